@@ -1,0 +1,259 @@
+"""The service layer for customers, domains, mailboxes and addresses.
+
+The CLI (and later the portal) changes accounts only through these functions. They check
+the account rules first so that a refusal reads well; the database constraints hold the
+same rules for whatever gets past (races, hand-written SQL). Every function works inside
+the caller's transaction: a refusal raised halfway leaves nothing written.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailbasic.config import Settings, is_domain_name
+from mailbasic.errors import AlreadyExists, InvalidInput, LimitReached, NotAllowed, NotFound
+from mailbasic.passwords import hash_password
+from mailbasic.schema import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Customer, Domain,
+                              Mailbox, ReceivingState)
+from mailbasic.schema.models import LOCAL_PART_PATTERN
+
+_LOCAL_PART = re.compile(LOCAL_PART_PATTERN)
+
+
+def validate_local_part(local_part: str) -> str:
+    """Explain exactly which rule a local part breaks (5-30 of a-zA-Z0-9-., first a letter)."""
+    if not 5 <= len(local_part) <= 30:
+        raise InvalidInput(f"{local_part!r}: the name before @ must have 5 to 30 characters")
+    if not local_part[0].isascii() or not local_part[0].isalpha():
+        raise InvalidInput(f"{local_part!r}: the name before @ must start with a letter")
+    if not _LOCAL_PART.match(local_part):
+        raise InvalidInput(f"{local_part!r}: only letters a-z, digits, '-' and '.' are allowed")
+    return local_part
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local_part, at, domain = address.strip().rpartition("@")
+    if not at or not local_part or not domain:
+        raise InvalidInput(f"{address!r} is not an e-mail address (name@domain)")
+    return local_part, domain.lower()
+
+
+def validate_domain(name: str) -> str:
+    name = name.strip().lower().rstrip(".")
+    if not is_domain_name(name):
+        raise InvalidInput(f"{name!r} is not a domain name")
+    return name
+
+
+# --- lookups -------------------------------------------------------------------------
+
+def get_domain(session: Session, name: str) -> Domain:
+    domain = session.scalar(select(Domain).where(Domain.name == name.lower()))
+    if domain is None:
+        raise NotFound(f"domain {name} is not hosted here")
+    return domain
+
+
+def get_customer(session: Session, name: str, *, lock: bool = False) -> Customer:
+    query = select(Customer).where(Customer.name == name)
+    customer = session.scalar(query.with_for_update() if lock else query)
+    if customer is None:
+        raise NotFound(f"no customer named {name}")
+    return customer
+
+
+def find_address(session: Session, address: str) -> Address:
+    local_part, domain_name = split_address(address)
+    found = session.scalar(select(Address).join(Domain).where(
+        Address.local_part == local_part, Domain.name == domain_name))
+    if found is None:
+        raise NotFound(f"address {address} does not exist")
+    return found
+
+
+def get_mailbox(session: Session, name: str, *, lock: bool = False) -> Mailbox:
+    """A mailbox by its name, which is its primary address."""
+    address = find_address(session, name)
+    if not address.is_primary:
+        raise NotFound(f"{name} is not a mailbox; it is an address of the mailbox "
+                       f"{address.mailbox.name}")
+    if lock:
+        session.execute(select(Mailbox.id).where(Mailbox.id == address.mailbox_id)
+                        .with_for_update())
+    return address.mailbox
+
+
+def list_customers(session: Session) -> list[Customer]:
+    return list(session.scalars(select(Customer).order_by(Customer.name)))
+
+
+def list_domains(session: Session) -> list[Domain]:
+    return list(session.scalars(select(Domain).order_by(Domain.name)))
+
+
+def list_addresses(session: Session, mailbox: str | None = None) -> list[Address]:
+    query = select(Address).join(Domain).order_by(Domain.name, Address.local_part)
+    if mailbox is not None:
+        query = query.where(Address.mailbox_id == get_mailbox(session, mailbox).id)
+    return list(session.scalars(query))
+
+
+# --- domains -------------------------------------------------------------------------
+
+def add_domain(session: Session, name: str) -> Domain:
+    name = validate_domain(name)
+    if session.scalar(select(Domain).where(Domain.name == name)) is not None:
+        raise AlreadyExists(f"domain {name} is already hosted")
+    domain = Domain(name=name)
+    session.add(domain)
+    session.flush()
+    return domain
+
+
+def set_catch_all(session: Session, domain_name: str, mailbox: str | None) -> Domain:
+    domain = get_domain(session, domain_name)
+    domain.catch_all_mailbox = get_mailbox(session, mailbox) if mailbox else None
+    session.flush()
+    return domain
+
+
+# --- customers and mailboxes ---------------------------------------------------------
+
+def add_customer(session: Session, settings: Settings, name: str, domain_name: str,
+                 password: str) -> Customer:
+    """A customer and its first mailbox, whose primary address is name@domain."""
+    validate_local_part(name)
+    domain = get_domain(session, domain_name)
+    if session.scalar(select(Customer).where(Customer.name == name)) is not None:
+        raise AlreadyExists(f"customer {name} already exists")
+    _refuse_taken(session, name, domain)
+    customer = Customer(name=name)
+    session.add(customer)
+    _create_mailbox(session, settings, customer, 1, name, domain, password)
+    return customer
+
+
+def add_mailbox(session: Session, settings: Settings, customer_name: str, address: str,
+                password: str) -> Mailbox:
+    """The customer's further mailbox (customer service only)."""
+    customer = get_customer(session, customer_name, lock=True)
+    local_part, domain_name = split_address(address)
+    validate_local_part(local_part)
+    domain = get_domain(session, domain_name)
+    _refuse_taken(session, local_part, domain)
+    slot = _free_slot({mailbox.slot for mailbox in customer.mailboxes}, MAX_MAILBOXES,
+                      f"customer {customer.name} already has {MAX_MAILBOXES} mailboxes")
+    return _create_mailbox(session, settings, customer, slot, local_part, domain, password)
+
+
+def _create_mailbox(session: Session, settings: Settings, customer: Customer, slot: int,
+                    local_part: str, domain: Domain, password: str) -> Mailbox:
+    mailbox = Mailbox(customer=customer, slot=slot, quota_bytes=settings.default_quota_bytes,
+                      password_hash=hash_password(password, settings.bcrypt_cost))
+    session.add(mailbox)
+    session.add(Address(mailbox=mailbox, local_part=local_part, domain=domain, slot=1,
+                        is_primary=True))
+    session.flush()
+    return mailbox
+
+
+def delete_customer(session: Session, name: str) -> None:
+    session.delete(get_customer(session, name, lock=True))
+    session.flush()
+
+
+def set_password(session: Session, settings: Settings, mailbox: str, password: str) -> None:
+    get_mailbox(session, mailbox).password_hash = hash_password(password, settings.bcrypt_cost)
+
+
+def set_quota(session: Session, mailbox: str, quota_bytes: int) -> Mailbox:
+    if quota_bytes <= 0:
+        raise InvalidInput("quota must be positive")
+    found = get_mailbox(session, mailbox)
+    found.quota_bytes = quota_bytes
+    return found
+
+
+def deactivate(session: Session, mailbox: str, reason: str | None) -> Mailbox:
+    found = get_mailbox(session, mailbox)
+    if found.receiving_state is ReceivingState.DEACTIVATED:
+        raise NotAllowed(f"mailbox {mailbox} is already deactivated")
+    found.receiving_state = ReceivingState.DEACTIVATED
+    found.deactivated_reason = reason
+    found.deactivated_at = datetime.now(timezone.utc)
+    return found
+
+
+def reactivate(session: Session, mailbox: str) -> Mailbox:
+    found = get_mailbox(session, mailbox)
+    if found.receiving_state is ReceivingState.ACTIVE:
+        raise NotAllowed(f"mailbox {mailbox} is active already")
+    found.receiving_state = ReceivingState.ACTIVE
+    found.deactivated_reason = None
+    found.deactivated_at = None
+    return found
+
+
+# --- addresses -----------------------------------------------------------------------
+
+def add_address(session: Session, address: str, mailbox: str) -> Address:
+    target = get_mailbox(session, mailbox, lock=True)
+    local_part, domain_name = split_address(address)
+    validate_local_part(local_part)
+    domain = get_domain(session, domain_name)
+    _refuse_taken(session, local_part, domain)
+    created = Address(mailbox=target, local_part=local_part, domain=domain,
+                      slot=_free_address_slot(target), is_primary=False)
+    session.add(created)
+    session.flush()
+    return created
+
+
+def remove_address(session: Session, address: str) -> None:
+    found = find_address(session, address)
+    if found.is_primary:
+        raise NotAllowed(f"{address} is the primary address of its mailbox and cannot be "
+                         "removed (every mailbox keeps its primary address)")
+    session.delete(found)
+    session.flush()
+
+
+def move_address(session: Session, address: str, mailbox: str) -> Address:
+    found = find_address(session, address)
+    target = get_mailbox(session, mailbox, lock=True)
+    if found.is_primary:
+        raise NotAllowed(f"{address} is the primary address of its mailbox and cannot move")
+    if target.customer_id != found.mailbox.customer_id:
+        raise NotAllowed(f"{mailbox} belongs to another customer; addresses move only "
+                         "between one customer's mailboxes")
+    if target.id == found.mailbox_id:
+        raise NotAllowed(f"{address} is already in mailbox {mailbox}")
+    found.slot = _free_address_slot(target)
+    found.mailbox = target
+    session.flush()
+    return found
+
+
+def _free_address_slot(mailbox: Mailbox) -> int:
+    taken = {address.slot for address in mailbox.addresses}
+    return _free_slot(taken, MAX_ADDRESSES,
+                      f"mailbox {mailbox.name} already has {MAX_ADDRESSES} addresses "
+                      f"(1 primary + {MAX_ADDRESSES - 1})")
+
+
+def _free_slot(taken: set[int], maximum: int, refusal: str) -> int:
+    for slot in range(1, maximum + 1):
+        if slot not in taken:
+            return slot
+    raise LimitReached(refusal)
+
+
+def _refuse_taken(session: Session, local_part: str, domain: Domain) -> None:
+    taken = session.scalar(select(func.count()).select_from(Address).where(
+        Address.domain_id == domain.id, Address.local_part == local_part))
+    if taken:
+        raise AlreadyExists(f"the address {local_part}@{domain.name} is already taken")

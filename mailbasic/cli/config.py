@@ -1,0 +1,58 @@
+"""`mailbasic config postfix | dovecot`: lookup configuration generated from the schema."""
+
+from pathlib import Path
+
+import click
+
+from mailbasic import mtaconfig
+from mailbasic.cli.context import CliContext, pass_context
+
+_OUTPUT_DIR = click.option(
+    "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Write the files here (mode 0640: they hold the database password) "
+         "instead of printing them.")
+
+
+@click.group("config")
+def group() -> None:
+    """Generated Postfix and Dovecot configuration."""
+
+
+@group.command()
+@_OUTPUT_DIR
+@click.option("--map-dir", default="/etc/postfix/mailbasic", show_default=True,
+              help="Where Postfix will find the tables (for the main.cf lines).")
+@pass_context
+def postfix(context: CliContext, output_dir: Path | None, map_dir: str) -> None:
+    """The pgsql lookup tables and the main.cf lines that use them."""
+    files = mtaconfig.postfix_maps(context.settings)
+    _write_or_print(files, output_dir)
+    click.echo("# main.cf\n" + mtaconfig.postfix_main_cf(context.settings,
+                                                          str(output_dir or map_dir)))
+
+
+@group.command()
+@_OUTPUT_DIR
+@click.option("--sql-conf", default="/etc/dovecot/dovecot-sql.conf.ext", show_default=True,
+              help="Where Dovecot will find the SQL file (for the auth block).")
+@pass_context
+def dovecot(context: CliContext, output_dir: Path | None, sql_conf: str) -> None:
+    """dovecot-sql.conf.ext and the passdb/userdb block that reads it."""
+    if output_dir:
+        sql_conf = str(output_dir / "dovecot-sql.conf.ext")
+    files = {"dovecot-sql.conf.ext": mtaconfig.dovecot_sql_conf(context.settings),
+             "auth-mailbasic.conf.ext": mtaconfig.dovecot_auth_conf(
+                 sql_conf, context.settings.service_domain)}
+    _write_or_print(files, output_dir)
+
+
+def _write_or_print(files: dict[str, str], output_dir: Path | None) -> None:
+    for name, content in files.items():
+        if output_dir is None:
+            click.echo(f"# ==> {name} <==\n{content}")
+            continue
+        output_dir.mkdir(parents=True, exist_ok=True)
+        path = output_dir / name
+        path.write_text(content)
+        path.chmod(0o640)
+        click.echo(f"wrote {path}")

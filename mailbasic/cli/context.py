@@ -1,0 +1,55 @@
+"""What every command shares: the settings (loaded once, on first use) and the engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import AbstractContextManager
+from functools import cached_property
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mailbasic import db
+from mailbasic.config import Settings, load_settings
+from mailbasic.errors import InvalidInput
+
+
+class CliContext:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.settings)
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        return db.transaction(self.engine)
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the password from the first line of standard input.")
+
+
+def read_password(from_stdin: bool) -> str:
+    if not from_stdin:
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise InvalidInput("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)

@@ -1,0 +1,156 @@
+"""One immutable Settings object, loaded once from a TOML file and MAILBASIC_* variables.
+
+Every key the file may hold is listed in ``_KEYS``; an unknown key is an error, because a
+mistyped setting that silently falls back to its default is how mail gets lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from mailbasic.errors import ConfigError
+
+GIB = 1024**3
+MIB = 1024**2
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": MIB, "G": GIB, "T": 1024**4}
+_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._/-]*$")
+_DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def parse_size(text: str | int) -> int:
+    """Turn "1G", "20M", "512 KiB" or a plain integer into bytes (binary units)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:
+            raise ValueError(f"size must be positive, got {text}")
+        return text
+    match = _SIZE_PATTERN.match(str(text))
+    if not match:
+        raise ValueError(f"not a size: {text!r} (examples: 1G, 500M, 20971520)")
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {text!r}")
+    return size
+
+
+def is_domain_name(name: str) -> bool:
+    return bool(_DOMAIN_PATTERN.match(name))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    service_domain: str = "example.net"
+    mail_root: str = "/var/vmail"
+    default_quota_bytes: int = GIB
+    message_size_limit: int = 20 * MIB
+    bcrypt_cost: int = 11
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _domain(value: Any) -> str:
+    name = _string(value).lower()
+    if not is_domain_name(name):
+        raise ValueError(f"not a domain name: {value!r}")
+    return name
+
+
+def _absolute_path(value: Any) -> str:
+    path = _string(value)
+    # The path goes into generated SQL and Dovecot configuration: plain characters only.
+    if not _PATH_PATTERN.match(path):
+        raise ValueError(f"must be an absolute path of letters, digits and ._-/, got {value!r}")
+    return path.rstrip("/") or "/"
+
+
+def _bcrypt_cost(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 4 <= value <= 31:
+        raise ValueError("must be an integer from 4 to 31")
+    return value
+
+
+# (section, key) in the TOML file -> (Settings field, parser)
+_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
+    ("database", "url"): ("database_url", _string),
+    ("service", "domain"): ("service_domain", _domain),
+    ("service", "mail_root"): ("mail_root", _absolute_path),
+    ("service", "message_size_limit"): ("message_size_limit", parse_size),
+    ("mailbox", "default_quota"): ("default_quota_bytes", parse_size),
+    ("passwords", "bcrypt_cost"): ("bcrypt_cost", _bcrypt_cost),
+}
+
+_ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "MAILBASIC_DATABASE_URL": ("database", "url"),
+}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _flatten(document: Mapping[str, Any], origin: str) -> dict[tuple[str, str], Any]:
+    values: dict[tuple[str, str], Any] = {}
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        for key, value in table.items():
+            if (section, key) not in _KEYS:
+                raise ConfigError(f"{origin}: unknown setting {section}.{key}")
+            values[(section, key)] = value
+    return values
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the file (or $MAILBASIC_CONFIG) and the environment."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("MAILBASIC_CONFIG")
+    origin = str(path) if path else "configuration"
+    values = _flatten(_read_file(Path(path)), origin) if path else {}
+    for variable, key in _ENVIRONMENT.items():
+        if environ.get(variable):
+            values[key] = environ[variable]
+    if ("database", "url") not in values:
+        raise ConfigError("no database URL: set database.url in the config file "
+                          "(--config or MAILBASIC_CONFIG) or MAILBASIC_DATABASE_URL")
+    fields: dict[str, Any] = {}
+    for key, value in values.items():
+        field, parse = _KEYS[key]
+        try:
+            fields[field] = parse(value)
+        except ValueError as error:
+            raise ConfigError(f"{origin}: {key[0]}.{key[1]} {error}") from None
+    return Settings(**fields)
+
+
+def render_settings(settings: Settings) -> str:
+    """The TOML text that loads back into the same Settings (used by the local stack)."""
+    by_field = {field: key for key, (field, _) in _KEYS.items()}
+    sections: dict[str, list[str]] = {}
+    for field in dataclasses.fields(settings):
+        section, key = by_field[field.name]
+        value = getattr(settings, field.name)
+        text = json.dumps(value)  # a JSON string or integer is valid TOML
+        sections.setdefault(section, []).append(f"{key} = {text}")
+    return "\n".join(f"[{name}]\n" + "\n".join(lines) + "\n" for name, lines in sections.items())

@@ -1,0 +1,112 @@
+"""The local stack: every real server of the service, on loopback, under one directory.
+
+`make run` starts it (`mailbasic-stack up`), the test fixtures start another one under a
+temporary directory with free ports. Nothing in /etc is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mailbasic import db
+from mailbasic.config import Settings, render_settings
+from mailbasic.devstack.clamd import Clamd
+from mailbasic.devstack.dovecot import Dovecot
+from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
+from mailbasic.devstack.postfix import Postfix
+from mailbasic.devstack.postgres import Postgres
+from mailbasic.devstack.process import StackError
+from mailbasic.devstack.spamd import Spamd
+from mailbasic.devstack.tls import Certificates
+
+__all__ = ["HOST", "Stack", "StackError"]
+
+
+class Stack:
+    def __init__(self, root: Path, ports: Ports | None = None,
+                 service_domain: str = "example.net") -> None:
+        self.layout = Layout(root.resolve())
+        if self.layout.state_file.exists():
+            self.state = StackState.load(self.layout.state_file)
+        else:
+            self.state = StackState.new(ports or Ports.fixed(), service_domain)
+        ports = self.ports = self.state.ports
+        self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password)
+        self.settings = Settings(database_url=self.postgres.url(),
+                                 service_domain=self.state.service_domain,
+                                 mail_root=str(self.layout.mail))
+        self.certificates = Certificates(self.layout.tls)
+        self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates)
+        self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
+                               str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
+        self.spamd = Spamd(self.layout, ports.spamd)
+        self.clamd = Clamd(self.layout, ports.clamd)
+
+    @property
+    def servers(self) -> list:
+        """In start order: the slow scanners first, so they load while the rest starts."""
+        return [self.spamd, self.clamd, self.postgres, self.dovecot, self.postfix]
+
+    def up(self) -> None:
+        if os.geteuid() != 0:
+            raise StackError("the local stack runs Postfix and Dovecot, which need root")
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.root.chmod(0o755)  # the servers' own users must reach their files
+        self.layout.logs.mkdir(exist_ok=True)
+        self.state.save(self.layout.state_file)
+        self.layout.config_file.write_text(render_settings(self.settings))
+        self.layout.config_file.chmod(0o600)
+        self.certificates.create(f"mail.{self.state.service_domain}")
+        started = []
+        try:
+            for server in (self.spamd, self.clamd, self.postgres):
+                server.launch()
+                started.append(server)
+            self.postgres.wait_ready()
+            db.upgrade(self.settings)
+            for server in (self.dovecot, self.postfix):
+                server.launch()
+                started.append(server)
+                server.wait_ready()
+            self.spamd.wait_ready()
+            self.clamd.wait_ready()
+        except BaseException:
+            self._stop(reversed(started))
+            raise
+
+    def down(self) -> None:
+        self._stop(reversed(self.servers))
+
+    @staticmethod
+    def _stop(servers) -> None:
+        failures = []
+        for server in servers:
+            try:
+                server.stop()
+            except StackError as error:
+                failures.append(f"{server.name}: {error}")
+        if failures:
+            raise StackError("some servers did not stop:\n" + "\n".join(failures))
+
+    def describe(self) -> str:
+        p = self.ports
+        return "\n".join([
+            f"mailbasic local stack in {self.layout.root}",
+            f"  SMTP (MX)            {HOST}:{p.smtp}",
+            f"  submission STARTTLS  {HOST}:{p.submission}   submissions TLS {HOST}:{p.smtps}",
+            f"  IMAP STARTTLS        {HOST}:{p.imap}   IMAPS {HOST}:{p.imaps}",
+            f"  POP3 STARTTLS        {HOST}:{p.pop3}   POP3S {HOST}:{p.pop3s}",
+            f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
+            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
+            f"  logs                 {self.layout.logs}",
+            f"  test CA certificate  {self.certificates.ca}",
+            "",
+            "Add a customer and log in:",
+            f"  export MAILBASIC_CONFIG={self.layout.config_file}",
+            f"  .venv/bin/mailbasic domain add {self.state.service_domain}",
+            "  echo 'a long secret' | .venv/bin/mailbasic customer add alice"
+            f" --domain {self.state.service_domain} --password-stdin",
+            f"  then log in as alice@{self.state.service_domain} over IMAP/POP3/submission",
+            "Stop it with: make stop",
+        ])

@@ -1,0 +1,68 @@
+"""Dovecot of the stack: IMAP and POP3 (STARTTLS and implicit TLS), LMTP, SASL for Postfix."""
+
+from __future__ import annotations
+
+import pwd
+
+from mailbasic import mtaconfig
+from mailbasic.config import Settings
+from mailbasic.devstack.layout import HOST, Layout, Ports
+from mailbasic.devstack.process import start_daemon, chown, greeting, run, stop_pidfile, wait_until
+from mailbasic.devstack.templating import render
+from mailbasic.devstack.tls import Certificates
+
+# Maildirs belong to Debian's `mail` user (uid 8, in base-passwd on every Debian):
+# no account has to be created on the developer's machine.
+MAIL_USER = "mail"
+
+
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, layout: Layout, ports: Ports, settings: Settings,
+                 certificates: Certificates) -> None:
+        self.layout, self.ports = layout, ports
+        self.settings, self.certificates = settings, certificates
+        self.directory = layout.component(self.name)
+        self.config = self.directory / "dovecot.conf"
+        self.run_dir = self.directory / "run"
+        self.lmtp_socket = self.directory / "lmtp"
+        self.auth_socket = self.directory / "auth-postfix"
+        self.logfile = layout.log(self.name)
+
+    def launch(self) -> None:
+        self._write_config()
+        start_daemon(["dovecot", "-c", str(self.config)], self.logfile)
+
+    def wait_ready(self) -> None:
+        for port, banner in ((self.ports.imap, b"* OK"), (self.ports.pop3, b"+OK")):
+            wait_until(lambda: greeting(port, banner), what=f"Dovecot on port {port}",
+                       timeout=30, log=self.logfile)
+        wait_until(self.lmtp_socket.exists, what="Dovecot LMTP socket", timeout=30,
+                   log=self.logfile)
+
+    def stop(self) -> None:
+        stop_pidfile(self.run_dir / "master.pid", "Dovecot")
+
+    def doveadm(self, *arguments: str) -> str:
+        return run(["doveadm", "-c", str(self.config), *arguments])
+
+    def _write_config(self) -> None:
+        mail = pwd.getpwnam(MAIL_USER)
+        self.layout.mail.mkdir(parents=True, exist_ok=True)
+        chown(self.layout.mail, MAIL_USER)
+        (self.directory / "state").mkdir(parents=True, exist_ok=True)
+        sql_conf = self.directory / "dovecot-sql.conf.ext"
+        sql_conf.write_text(mtaconfig.dovecot_sql_conf(self.settings))
+        sql_conf.chmod(0o600)
+        auth_conf = self.directory / "auth-sql.conf.ext"
+        auth_conf.write_text(mtaconfig.dovecot_auth_conf(str(sql_conf),
+                                                         self.settings.service_domain))
+        render("dovecot.conf", self.config,
+               host=HOST, run_dir=self.run_dir, state_dir=self.directory / "state",
+               instance_name=f"mailbasic-{self.ports.imap}", log_file=self.logfile,
+               certificate=self.certificates.certificate, key=self.certificates.key,
+               mail_user=MAIL_USER, mail_uid=mail.pw_uid, mail_gid=mail.pw_gid,
+               auth_conf=auth_conf, imap_port=self.ports.imap, imaps_port=self.ports.imaps,
+               pop3_port=self.ports.pop3, pop3s_port=self.ports.pop3s,
+               lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket)

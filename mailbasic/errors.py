@@ -1,0 +1,47 @@
+"""Refusals of the service layer. Each kind has its own CLI exit code (see README)."""
+
+
+class MailbasicError(Exception):
+    """A refusal with a message meant for the person at the command line."""
+
+    exit_code = 1
+
+
+class ConfigError(MailbasicError):
+    exit_code = 3
+
+
+class NotFound(MailbasicError):
+    exit_code = 4
+
+
+class AlreadyExists(MailbasicError):
+    """The name or address is taken."""
+
+    exit_code = 5
+
+
+class LimitReached(MailbasicError):
+    exit_code = 6
+
+
+class InvalidInput(MailbasicError):
+    """Bad syntax: an address, domain, size or password that cannot be used."""
+
+    exit_code = 7
+
+
+class DatabaseUnavailable(MailbasicError):
+    exit_code = 8
+
+
+class NotAllowed(MailbasicError):
+    """Well-formed, but the account rules forbid it (e.g. removing a primary address)."""
+
+    exit_code = 9
+
+
+class Conflict(MailbasicError):
+    """A concurrent change got there first; running the command again is safe."""
+
+    exit_code = 10

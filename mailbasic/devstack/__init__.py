@@ -45,10 +45,10 @@ class Stack:
 
     @property
     def servers(self) -> list:
-        """In start order: the slow scanners first, so they load while the rest starts."""
         return [self.spamd, self.clamd, self.postgres, self.dovecot, self.postfix]
 
-    def up(self) -> None:
+    def prepare(self) -> None:
+        """Directories, state, the mailbasic config and certificates; starts nothing."""
         if os.geteuid() != 0:
             raise StackError("the local stack runs Postfix and Dovecot, which need root")
         self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -58,16 +58,25 @@ class Stack:
         self.layout.config_file.write_text(render_settings(self.settings))
         self.layout.config_file.chmod(0o600)
         self.certificates.create(f"mail.{self.state.service_domain}")
+
+    def start_database(self) -> None:
+        """PostgreSQL up, its role and database there, the schema migrated."""
+        self.postgres.launch()
+        self.postgres.wait_ready()
+        db.upgrade(self.settings)
+
+    def up(self) -> None:
+        self.prepare()
         started = []
         try:
-            for server in (self.spamd, self.clamd, self.postgres):
-                server.launch()
-                started.append(server)
-            self.postgres.wait_ready()
-            db.upgrade(self.settings)
+            for scanner in (self.spamd, self.clamd):  # slow to load: start them first
+                scanner.launch()
+                started.append(scanner)
+            started.append(self.postgres)
+            self.start_database()
             for server in (self.dovecot, self.postfix):
-                server.launch()
                 started.append(server)
+                server.launch()
                 server.wait_ready()
             self.spamd.wait_ready()
             self.clamd.wait_ready()

@@ -1,0 +1,220 @@
+"""The admin CLI against a real PostgreSQL: every command, every refusal and its exit code."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from mailbasic import db
+from mailbasic.cli import main
+from mailbasic.passwords import verify_password
+from mailbasic.schema import Address, Customer, Mailbox
+
+PASSWORD = "a long secret\n"
+
+
+@pytest.fixture
+def hosted(cli):
+    cli.ok("domain", "add", "example.net")
+    cli.ok("domain", "add", "Example.ORG")
+    cli.ok("customer", "add", "alice", "--domain", "example.net", "--password-stdin",
+           input=PASSWORD)
+    return cli
+
+
+def refusal(cli, exit_code, *arguments, input=None):
+    result = cli(*arguments, input=input)
+    assert result.exit_code == exit_code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mailbasic: error: "), result.stderr
+    return lines[0]
+
+
+def count(engine, model):
+    with db.transaction(engine) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_customer_add_creates_first_mailbox_with_primary_address(hosted, engine):
+    shown = json.loads(hosted.ok("customer", "show", "alice", "--json").stdout)
+    assert shown["name"] == "alice"
+    [mailbox] = shown["mailboxes"]
+    assert mailbox["name"] == "alice@example.net"
+    assert mailbox["addresses"] == ["alice@example.net"]
+    assert mailbox["quota_bytes"] == 1024**3
+    assert mailbox["receiving"] == "active"
+    with db.transaction(engine) as session:
+        stored = session.scalar(select(Mailbox.password_hash))
+    assert verify_password("a long secret", stored)
+
+
+def test_domains_are_stored_lowercase_and_listed(hosted):
+    assert json.loads(hosted.ok("domain", "list", "--json").stdout) == [
+        {"name": "example.net", "catch_all": None}, {"name": "example.org", "catch_all": None}]
+
+
+def test_second_mailbox_and_the_limit_of_two(hosted):
+    hosted.ok("mailbox", "add", "alice", "alice.work@example.org", "--password-stdin",
+              input=PASSWORD)
+    line = refusal(hosted, 6, "mailbox", "add", "alice", "alice.third@example.org",
+                   "--password-stdin", input=PASSWORD)
+    assert "already has 2 mailboxes" in line
+    listed = hosted.ok("customer", "list").stdout
+    assert "alice  alice@example.net alice.work@example.org" in listed
+
+
+def test_six_addresses_per_mailbox(hosted, engine):
+    for number in range(1, 6):
+        hosted.ok("address", "add", f"alias{number}@example.net",
+                  "--mailbox", "alice@example.net")
+    line = refusal(hosted, 6, "address", "add", "alias6@example.net",
+                   "--mailbox", "alice@example.net")
+    assert "already has 6 addresses" in line
+    assert count(engine, Address) == 6
+
+
+@pytest.mark.parametrize("local_part, reason", [
+    ("abcd", "5 to 30 characters"),
+    ("a" * 31, "5 to 30 characters"),
+    ("9lives", "start with a letter"),
+    ("über.mann", "start with a letter"),
+    ("hans.müller", "only letters a-z"),
+    ("with_underscore", "only letters a-z"),
+    ("with+plus", "only letters a-z"),
+])
+def test_address_syntax_refusals(hosted, local_part, reason):
+    line = refusal(hosted, 7, "address", "add", f"{local_part}@example.net",
+                   "--mailbox", "alice@example.net")
+    assert reason in line
+
+
+def test_taken_address_is_refused_ignoring_case(hosted):
+    hosted.ok("address", "add", "Alice.Smith@example.net", "--mailbox", "alice@example.net")
+    line = refusal(hosted, 5, "address", "add", "alice.smith@EXAMPLE.net",
+                   "--mailbox", "alice@example.net")
+    assert "alice.smith@example.net is already taken" in line
+    line = refusal(hosted, 5, "customer", "add", "ALICE", "--domain", "example.org",
+                   "--password-stdin", input=PASSWORD)
+    assert "customer ALICE already exists" in line
+
+
+def test_move_address_between_the_customers_mailboxes(hosted):
+    hosted.ok("mailbox", "add", "alice", "alice.work@example.org", "--password-stdin",
+              input=PASSWORD)
+    hosted.ok("address", "add", "billing@example.org", "--mailbox", "alice@example.net")
+    hosted.ok("address", "move", "billing@example.org", "--mailbox", "alice.work@example.org")
+    listed = json.loads(hosted.ok("address", "list", "--mailbox", "alice.work@example.org",
+                                  "--json").stdout)
+    assert [view["address"] for view in listed] == ["alice.work@example.org",
+                                                    "billing@example.org"]
+
+
+def test_move_refusals(hosted):
+    hosted.ok("customer", "add", "bobby", "--domain", "example.net", "--password-stdin",
+              input=PASSWORD)
+    hosted.ok("address", "add", "shared@example.net", "--mailbox", "alice@example.net")
+    assert "another customer" in refusal(hosted, 9, "address", "move", "shared@example.net",
+                                         "--mailbox", "bobby@example.net")
+    assert "primary address" in refusal(hosted, 9, "address", "move", "alice@example.net",
+                                        "--mailbox", "bobby@example.net")
+    assert "already in mailbox" in refusal(hosted, 9, "address", "move", "shared@example.net",
+                                           "--mailbox", "alice@example.net")
+
+
+def test_primary_address_cannot_be_removed_but_aliases_can(hosted, engine):
+    assert "primary address" in refusal(hosted, 9, "address", "remove", "alice@example.net")
+    hosted.ok("address", "add", "alias1@example.net", "--mailbox", "alice@example.net")
+    hosted.ok("address", "remove", "alias1@example.net")
+    assert count(engine, Address) == 1
+
+
+def test_not_found_refusals(hosted):
+    assert "no customer named nobody" in refusal(hosted, 4, "customer", "show", "nobody")
+    assert "not hosted" in refusal(hosted, 4, "customer", "add", "bobby", "--domain",
+                                   "elsewhere.example", "--password-stdin", input=PASSWORD)
+    assert "does not exist" in refusal(hosted, 4, "mailbox", "show", "nobody@example.net")
+    assert "does not exist" in refusal(hosted, 4, "address", "remove", "nobody@example.net")
+
+
+def test_a_mailbox_is_named_by_its_primary_address(hosted):
+    hosted.ok("address", "add", "alias1@example.net", "--mailbox", "alice@example.net")
+    line = refusal(hosted, 4, "mailbox", "show", "alias1@example.net")
+    assert "address of the mailbox alice@example.net" in line
+
+
+def test_failed_customer_add_leaves_nothing_written(hosted, engine):
+    before = (count(engine, Customer), count(engine, Mailbox), count(engine, Address))
+    assert "too short" in refusal(hosted, 7, "customer", "add", "bobby", "--domain",
+                                  "example.net", "--password-stdin", input="short\n")
+    assert "no password" in refusal(hosted, 7, "customer", "add", "bobby", "--domain",
+                                    "example.net", "--password-stdin", input="")
+    after = (count(engine, Customer), count(engine, Mailbox), count(engine, Address))
+    assert before == after
+
+
+def test_passwd_quota_deactivate_reactivate(hosted, engine):
+    hosted.ok("mailbox", "passwd", "alice@example.net", "--password-stdin",
+              input="another secret\n")
+    with db.transaction(engine) as session:
+        assert verify_password("another secret", session.scalar(select(Mailbox.password_hash)))
+    hosted.ok("mailbox", "quota", "alice@example.net", "2G")
+    assert "not a size" in refusal(hosted, 7, "mailbox", "quota", "alice@example.net", "lots")
+    hosted.ok("mailbox", "deactivate", "alice@example.net", "--reason", "no download in 90 days")
+    shown = json.loads(hosted.ok("mailbox", "show", "alice@example.net", "--json").stdout)
+    assert shown["quota_bytes"] == 2 * 1024**3
+    assert shown["receiving"] == "deactivated"
+    assert shown["deactivated_reason"] == "no download in 90 days"
+    assert shown["deactivated_at"]
+    assert "already deactivated" in refusal(hosted, 9, "mailbox", "deactivate",
+                                            "alice@example.net")
+    hosted.ok("mailbox", "reactivate", "alice@example.net")
+    shown = json.loads(hosted.ok("mailbox", "show", "alice@example.net", "--json").stdout)
+    assert (shown["receiving"], shown["deactivated_at"]) == ("active", None)
+    assert "mailbox" in hosted.ok("mailbox", "show", "alice@example.net").stdout
+
+
+def test_catch_all_on_and_off(hosted):
+    hosted.ok("domain", "catch-all", "example.org", "alice@example.net")
+    assert json.loads(hosted.ok("domain", "list", "--json").stdout)[1]["catch_all"] == \
+        "alice@example.net"
+    assert "either" in refusal(hosted, 7, "domain", "catch-all", "example.org")
+    hosted.ok("domain", "catch-all", "example.org", "--off")
+    assert json.loads(hosted.ok("domain", "list", "--json").stdout)[1]["catch_all"] is None
+
+
+def test_delete_customer_asks_and_removes_everything(hosted, engine):
+    hosted.ok("domain", "catch-all", "example.org", "alice@example.net")
+    assert hosted("customer", "delete", "alice", input="n\n").exit_code != 0
+    assert count(engine, Customer) == 1
+    hosted.ok("customer", "delete", "alice", "--yes")
+    assert (count(engine, Customer), count(engine, Mailbox), count(engine, Address)) == (0, 0, 0)
+    assert json.loads(hosted.ok("domain", "list", "--json").stdout)[1]["catch_all"] is None
+
+
+def test_domain_refusals(hosted):
+    assert "already hosted" in refusal(hosted, 5, "domain", "add", "EXAMPLE.net")
+    assert "not a domain name" in refusal(hosted, 7, "domain", "add", "not_a domain")
+
+
+def test_bad_config_and_unreachable_database(cli, tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[service]\ntypo = 1\n")
+    result = cli.runner.invoke(main,
+                               ["--config", str(broken), "domain", "list"])
+    assert result.exit_code == 3
+    assert "unknown setting service.typo" in result.stderr
+    unreachable = tmp_path / "unreachable.toml"
+    unreachable.write_text('[database]\nurl = "postgresql+psycopg2://x:y@127.0.0.1:1/z"\n')
+    result = cli.runner.invoke(main,
+                               ["--config", str(unreachable), "domain", "list"])
+    assert result.exit_code == 8
+    assert result.stderr.startswith("mailbasic: error: database unavailable")
+
+
+def test_config_commands_write_the_lookup_files(hosted, tmp_path):
+    output = hosted.ok("config", "postfix", "--output-dir", str(tmp_path / "pf")).stdout
+    assert "virtual_alias_maps = proxy:pgsql:" in output
+    assert (tmp_path / "pf" / "virtual-aliases.cf").stat().st_mode & 0o777 == 0o640
+    printed = hosted.ok("config", "dovecot").stdout
+    assert "# ==> dovecot-sql.conf.ext <==" in printed
+    assert "passdb {" in printed

@@ -1,0 +1,245 @@
+"""MIME structure of a spooled message by byte offsets, read as a stream.
+
+The message is never loaded whole: one pass over its lines records where each part's
+headers, body and end are. Scanning reads a part's bytes back and decodes them; removing
+a part copies every other byte range unchanged, so parts that stay arrive byte-identical.
+
+Malformed input is expected, not exceptional: a multipart without a (usable) boundary, a
+boundary that never appears, duplicate boundaries, deep nesting, a part with no body or
+no blank line after its headers, broken base64, 8-bit header bytes. Each becomes some
+well-defined structure, never an exception; what cannot be told apart is scanned as one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.errors
+import email.header
+import email.policy
+import email.utils
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from typing import BinaryIO, Iterator
+
+MAX_DEPTH = 20
+MAX_HEADER_BYTES = 64 * 1024
+MAX_LINE = 64 * 1024
+READ_SIZE = 64 * 1024
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_BASE64 = bytes(set(range(256)) - set(_BASE64_ALPHABET))
+_HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
+
+
+@dataclass
+class Part:
+    start: int                       # first byte of the part's header lines
+    depth: int
+    body_start: int = -1             # first byte of the body (-1 while reading headers)
+    end: int = -1                    # first byte after the body (-1 while open)
+    content_type: str = "text/plain"
+    transfer_encoding: str = "7bit"
+    filename: str | None = None
+    boundary: bytes | None = None    # multipart only
+    closed: bool = False             # multipart only: its close delimiter was seen
+    children: list[Part] = field(default_factory=list)
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.boundary is not None
+
+    @property
+    def is_message(self) -> bool:
+        return self.content_type == "message/rfc822" and bool(self.children)
+
+    def leaves(self) -> Iterator[Part]:
+        if not self.children:
+            yield self
+        for child in self.children:
+            yield from child.leaves()
+
+    def describe(self) -> str:
+        return f'"{self.filename}"' if self.filename else f"a {self.content_type} part"
+
+
+def parse(spool: BinaryIO) -> Part:
+    """Read the whole spool from the start and return the root part."""
+    spool.seek(0)
+    parser = _Parser()
+    offset, at_line_start = 0, True
+    while line := spool.readline(MAX_LINE):
+        parser.feed(offset, line, at_line_start)
+        offset += len(line)
+        at_line_start = line.endswith(b"\n")
+    parser.finish(offset)
+    return parser.root
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.root = Part(start=0, depth=0)
+        self.path = [self.root]          # root .. the deepest part still open
+        self.header_lines: list[bytes] = []
+        self.header_bytes = 0
+        self.previous_eol = 0            # length of the line ending before this line
+
+    @property
+    def current(self) -> Part:
+        return self.path[-1]
+
+    def feed(self, offset: int, line: bytes, at_line_start: bool) -> None:
+        delimiter = self._delimiter(line) if at_line_start else None
+        if delimiter is not None:
+            self._on_delimiter(offset, line, *delimiter)
+        elif self.current.body_start < 0:
+            self._on_header_line(offset, line, at_line_start)
+        self.previous_eol = len(line) - len(line.rstrip(b"\r\n"))
+
+    def finish(self, size: int) -> None:
+        if self.current.body_start < 0:
+            self._end_headers(size)
+        self._close_below(0, size)
+        self.root.end = size
+
+    def _delimiter(self, line: bytes) -> tuple[int, bool] | None:
+        """(index in path of the multipart, is it the close delimiter) or None."""
+        if not line.startswith(b"--"):
+            return None
+        for index in range(len(self.path) - 1, -1, -1):
+            part = self.path[index]
+            if part.boundary is None or part.closed or part.body_start < 0:
+                continue
+            if line.startswith(b"--" + part.boundary):
+                rest = line[2 + len(part.boundary):].rstrip(b" \t\r\n")
+                if rest in (b"", b"--"):
+                    return index, rest == b"--"
+        return None
+
+    def _on_delimiter(self, offset: int, line: bytes, index: int, closing: bool) -> None:
+        if self.current.body_start < 0:      # headers with no blank line: no body
+            self._end_headers(offset)
+        self._close_below(index, max(offset - self.previous_eol, 0))
+        multipart = self.path[index]
+        if closing:
+            multipart.closed = True
+            return
+        child = Part(start=offset + len(line), depth=multipart.depth + 1)
+        multipart.children.append(child)
+        self.path.append(child)
+
+    def _close_below(self, index: int, end: int) -> None:
+        """End every open part deeper than path[index] at `end`."""
+        while len(self.path) > index + 1:
+            part = self.path.pop()
+            part.end = max(end, part.body_start)
+
+    def _on_header_line(self, offset: int, line: bytes, at_line_start: bool) -> None:
+        if at_line_start and line in (b"\r\n", b"\n"):
+            self._end_headers(offset + len(line))
+            return
+        self.header_lines.append(line)
+        self.header_bytes += len(line)
+        if self.header_bytes > MAX_HEADER_BYTES:  # not headers any more: treat as body
+            self._end_headers(offset + len(line))
+
+    def _end_headers(self, body_start: int) -> None:
+        part = self.current
+        part.body_start = body_start
+        describe_part(part, b"".join(self.header_lines))
+        self.header_lines, self.header_bytes = [], 0
+        if part.content_type == "message/rfc822" and part.depth < MAX_DEPTH:
+            # The body is a whole message: its headers start right here.
+            child = Part(start=body_start, depth=part.depth + 1)
+            part.children.append(child)
+            self.path.append(child)
+
+
+def describe_part(part: Part, header_block: bytes) -> None:
+    """Fill in type, encoding, filename and boundary from the part's header block."""
+    headers = _HEADER_PARSER.parsebytes(header_block)
+    part.content_type = headers.get_content_type()
+    encoding = headers.get("content-transfer-encoding", "7bit")
+    part.transfer_encoding = str(encoding).strip().lower()
+    part.filename = _filename(headers)
+    if part.content_type.startswith("multipart/") and part.depth < MAX_DEPTH:
+        boundary = headers.get_boundary()
+        if boundary and 0 < len(boundary) <= 200:
+            part.boundary = boundary.encode("utf-8", "surrogateescape")
+    if part.content_type.startswith("multipart/") and part.boundary is None:
+        part.content_type = "application/octet-stream"  # unusable multipart: one blob
+
+
+def _filename(headers) -> str | None:
+    try:
+        name = headers.get_filename() or headers.get_param("name")
+        if isinstance(name, tuple):
+            name = email.utils.collapse_rfc2231_value(name)
+        if not name:
+            return None
+        decoded = str(email.header.make_header(email.header.decode_header(str(name))))
+    except (ValueError, LookupError, TypeError, email.errors.HeaderParseError):
+        return None
+    printable = "".join(c if c.isprintable() else "?" for c in decoded)
+    return printable.encode("utf-8", "replace").decode("utf-8")[:200]
+
+
+def read_range(spool: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    spool.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        chunk = spool.read(min(READ_SIZE, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
+
+
+def decoded_body(spool: BinaryIO, part: Part) -> Iterator[bytes]:
+    """The part's body with its transfer encoding undone, as a client would decode it."""
+    raw = read_range(spool, part.body_start, part.end)
+    if part.transfer_encoding == "base64":
+        return _decode_base64(raw)
+    if part.transfer_encoding == "quoted-printable":
+        return _decode_quoted_printable(raw)
+    return raw
+
+
+def _decode_base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    # Lenient like mail clients: characters outside the alphabet are dropped, a padding
+    # '=' ends a segment, a dangling tail is padded.
+    pending = b""
+    for chunk in chunks:
+        pending += chunk.translate(None, _NOT_BASE64 + b"=")
+        usable = len(pending) - len(pending) % 4
+        if usable:
+            yield base64.b64decode(pending[:usable])
+            pending = pending[usable:]
+    if len(pending) % 4 == 1:
+        pending = pending[:-1]  # one lone character carries no whole byte
+    if pending:
+        yield base64.b64decode(pending + b"=" * (-len(pending) % 4))
+
+
+def _decode_quoted_printable(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield binascii.a2b_qp(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield binascii.a2b_qp(pending)
+
+
+def rewrite_body(spool: BinaryIO, body_offset: int, size: int,
+                 replacements: dict[int, tuple[int, bytes]]) -> Iterator[bytes]:
+    """The body (from body_offset) with each range start -> (end, new bytes) replaced and
+    every other byte copied unchanged."""
+    position = body_offset
+    for start in sorted(replacements):
+        end, new = replacements[start]
+        yield from read_range(spool, position, start)
+        yield new
+        position = end
+    yield from read_range(spool, position, size)

@@ -53,6 +53,19 @@ class Settings:
     default_quota_bytes: int = GIB
     message_size_limit: int = 20 * MIB
     bcrypt_cost: int = 11
+    milter_socket: str = "inet:10030@127.0.0.1"
+    spool_threshold: int = 256 * 1024
+    spamd_host: str = "127.0.0.1"
+    spamd_port: int = 783
+    spamd_timeout: float = 20.0
+    spamd_fail_open: bool = False
+    spamd_default_user: str = "mailbasic"
+    spam_scan_cap: int = MIB
+    spam_scan_authenticated: bool = False
+    clamd_host: str = "127.0.0.1"
+    clamd_port: int = 3310
+    clamd_timeout: float = 30.0
+    unscannable_action: str = "tempfail"
 
 
 def _string(value: Any) -> str:
@@ -82,6 +95,46 @@ def _bcrypt_cost(value: Any) -> int:
     return value
 
 
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _port(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    # Postfix gives a milter 300 s for the whole message: stay far below.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 120:
+        raise ValueError("must be a number of seconds above 0 and at most 120")
+    return float(value)
+
+
+def _milter_socket(value: Any) -> str:
+    socket = _string(value)
+    if not re.match(r"^(inet:\d{1,5}@[A-Za-z0-9.:-]+|inet6:\d{1,5}@[0-9a-fA-F:.]+|unix:/\S+)$",
+                    socket):
+        raise ValueError(f"must be inet:PORT@HOST or unix:/PATH, got {value!r}")
+    return socket
+
+
+def _unscannable_action(value: Any) -> str:
+    if value not in ("tempfail", "reject"):
+        raise ValueError("must be \"tempfail\" or \"reject\"")
+    return value
+
+
+def _spamd_user(value: Any) -> str:
+    user = _string(value)
+    if not re.match(r"^[A-Za-z0-9@._+-]{1,128}$", user):
+        raise ValueError(f"must be letters, digits and @._+- only, got {value!r}")
+    return user
+
+
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _string),
@@ -90,6 +143,19 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("service", "message_size_limit"): ("message_size_limit", parse_size),
     ("mailbox", "default_quota"): ("default_quota_bytes", parse_size),
     ("passwords", "bcrypt_cost"): ("bcrypt_cost", _bcrypt_cost),
+    ("milter", "socket"): ("milter_socket", _milter_socket),
+    ("milter", "spool_threshold"): ("spool_threshold", parse_size),
+    ("spamd", "host"): ("spamd_host", _string),
+    ("spamd", "port"): ("spamd_port", _port),
+    ("spamd", "timeout"): ("spamd_timeout", _seconds),
+    ("spamd", "fail_open"): ("spamd_fail_open", _boolean),
+    ("spamd", "default_user"): ("spamd_default_user", _spamd_user),
+    ("spamd", "scan_cap"): ("spam_scan_cap", parse_size),
+    ("spamd", "scan_authenticated"): ("spam_scan_authenticated", _boolean),
+    ("clamd", "host"): ("clamd_host", _string),
+    ("clamd", "port"): ("clamd_port", _port),
+    ("clamd", "timeout"): ("clamd_timeout", _seconds),
+    ("clamd", "unscannable"): ("unscannable_action", _unscannable_action),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -151,6 +217,6 @@ def render_settings(settings: Settings) -> str:
     for field in dataclasses.fields(settings):
         section, key = by_field[field.name]
         value = getattr(settings, field.name)
-        text = json.dumps(value)  # a JSON string or integer is valid TOML
+        text = json.dumps(value)  # a JSON string, number or boolean is valid TOML
         sections.setdefault(section, []).append(f"{key} = {text}")
     return "\n".join(f"[{name}]\n" + "\n".join(lines) + "\n" for name, lines in sections.items())

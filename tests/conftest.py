@@ -54,7 +54,14 @@ def dovecot(postgres: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def postfix(dovecot: Stack) -> Stack:
+def milter(spamd: Stack, clamd: Stack, postgres: Stack) -> Stack:
+    postgres.milter.launch()
+    postgres.milter.wait_ready()
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: Stack, milter: Stack) -> Stack:
     dovecot.postfix.launch()
     dovecot.postfix.wait_ready()
     return dovecot

@@ -14,6 +14,7 @@ from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
+from mailbasic.devstack.milter import MilterDaemon
 from mailbasic.devstack.postfix import Postfix
 from mailbasic.devstack.postgres import Postgres
 from mailbasic.devstack.process import StackError
@@ -35,17 +36,21 @@ class Stack:
         self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password)
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
-                                 mail_root=str(self.layout.mail))
+                                 mail_root=str(self.layout.mail),
+                                 milter_socket=f"inet:{ports.milter}@{HOST}",
+                                 spamd_host=HOST, spamd_port=ports.spamd,
+                                 clamd_host=HOST, clamd_port=ports.clamd)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates)
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
+        self.milter = MilterDaemon(self.layout, ports.milter)
         self.clamd = Clamd(self.layout, ports.clamd)
 
     @property
     def servers(self) -> list:
-        return [self.spamd, self.clamd, self.postgres, self.dovecot, self.postfix]
+        return [self.spamd, self.clamd, self.postgres, self.milter, self.dovecot, self.postfix]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -74,7 +79,7 @@ class Stack:
                 started.append(scanner)
             started.append(self.postgres)
             self.start_database()
-            for server in (self.dovecot, self.postfix):
+            for server in (self.milter, self.dovecot, self.postfix):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -107,7 +112,7 @@ class Stack:
             f"  IMAP STARTTLS        {HOST}:{p.imap}   IMAPS {HOST}:{p.imaps}",
             f"  POP3 STARTTLS        {HOST}:{p.pop3}   POP3S {HOST}:{p.pop3s}",
             f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
-            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
+            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}   milter {HOST}:{p.milter}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

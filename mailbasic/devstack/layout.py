@@ -25,12 +25,13 @@ class Ports:
     pop3s: int
     spamd: int
     clamd: int
+    milter: int
 
     @classmethod
     def fixed(cls) -> Ports:
         """The ports `make run` uses: high, memorable, none of the privileged mail ports."""
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
-                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310)
+                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310, milter=10030)
 
     @classmethod
     def free(cls) -> Ports:
@@ -57,7 +58,9 @@ class StackState:
     @classmethod
     def load(cls, path: Path) -> StackState:
         data = json.loads(path.read_text())
-        return cls(Ports(**data["ports"]), data["database_password"], data["service_domain"])
+        # A stack made by an older version lacks the newer servers' ports: use defaults.
+        ports = {**dataclasses.asdict(Ports.fixed()), **data["ports"]}
+        return cls(Ports(**ports), data["database_password"], data["service_domain"])
 
 
 @dataclass(frozen=True)

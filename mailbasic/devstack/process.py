@@ -86,6 +86,12 @@ def greeting(port: int, expected: bytes, host: str = "127.0.0.1") -> bool:
         return connection.recv(512).startswith(expected)
 
 
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on the port (a silent protocol)."""
+    with socket.create_connection((host, port), timeout=2):
+        return True
+
+
 def request(port: int, payload: bytes, host: str = "127.0.0.1") -> bytes:
     """Send one request and read until the server closes the connection."""
     with socket.create_connection((host, port), timeout=5) as connection:

@@ -1,0 +1,164 @@
+"""The pymilter adapter: collects the transaction, runs the pipeline, applies the outcome.
+
+This is the protocol boundary. Collecting callbacks never reply (@Milter.noreply). At
+end of message every exception becomes a temporary failure (451): a sender retries, no
+mail is lost, and nothing passes unchecked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import Milter
+
+from mailbasic.config import Settings
+from mailbasic.milter.decisions import (AddHeader, ChangeHeader, DeleteHeader, Outcome,
+                                        ReplaceBody, Reply)
+from mailbasic.milter.message import Client, Message
+from mailbasic.milter.spool import Spool
+from mailbasic.milter.stages import Pipeline
+
+log = logging.getLogger("mailbasic.milter")
+
+_SIZE_PARAMETER = re.compile(r"^SIZE=(\d{1,15})$", re.IGNORECASE)
+INTERNAL_ERROR = Reply("451", "4.3.0", "Temporary processing error, please try again later")
+
+
+class MailbasicMilter(Milter.Base):
+    """One instance per SMTP connection (libmilter calls it from one thread at a time)."""
+
+    pipeline: Pipeline
+    settings: Settings
+
+    def __init__(self) -> None:
+        self.client = Client(address="unknown", name="unknown")
+        self.spool: Spool | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+        self.spool = None
+        self.sender = ""
+        self.announced_size: int | None = None
+        self.recipients: list[str] = []
+        self.headers: list[tuple[str, bytes]] = []
+        self.body_offset = 0
+
+    @Milter.noreply
+    def connect(self, hostname, family, hostaddr):
+        address = hostaddr[0] if isinstance(hostaddr, tuple) else str(hostaddr)
+        self.client = Client(address=address, name=hostname or "unknown")
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def hello(self, helo):
+        self.client = Client(self.client.address, self.client.name, helo=helo)
+        return Milter.CONTINUE
+
+    def envfrom(self, sender, *parameters):
+        self._reset()
+        tls_version, cipher = self.getsymval("{tls_version}"), self.getsymval("{cipher}")
+        self.client = Client(self.client.address, self.client.name, self.client.helo,
+                             tls=f"{tls_version} {cipher}" if tls_version else None,
+                             auth_user=self.getsymval("{auth_authen}") or None)
+        self.sender = sender
+        for parameter in parameters:
+            if match := _SIZE_PARAMETER.match(parameter):
+                self.announced_size = int(match.group(1))
+        refusal = self.pipeline.size.check_announced(self.announced_size)
+        if refusal:
+            log.info("%s: stage=size verdict=reject reason=%s client=%s[%s] from=%s",
+                     "NOQUEUE", f"announced SIZE={self.announced_size}", self.client.name,
+                     self.client.address, sender)
+            return self._refuse(refusal)
+        self.spool = Spool(self.settings.spool_threshold)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envrcpt(self, recipient, *parameters):
+        self.recipients.append(recipient)
+        return Milter.CONTINUE
+
+    @Milter.decode("bytes")
+    @Milter.noreply
+    def header(self, name, value):
+        self.headers.append((name, value))
+        self.spool.write(name.encode("ascii", "replace") + b": " + value + b"\r\n")
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def eoh(self):
+        self.spool.write(b"\r\n")
+        self.body_offset = self.spool.size
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def body(self, chunk):
+        self.spool.write(chunk)
+        return Milter.CONTINUE
+
+    def eom(self):
+        message = Message(queue_id=self.getsymval("i") or "NOQUEUE", client=self.client,
+                          sender=self.sender, recipients=self.recipients,
+                          headers=self.headers, spool=self.spool,
+                          body_offset=self.body_offset, announced_size=self.announced_size)
+        try:
+            outcomes = self.pipeline.run(message)
+            for outcome in outcomes:
+                self._log(message, outcome)
+            refusal = next((outcome.refusal for outcome in outcomes if outcome.refusal), None)
+            if refusal:
+                return self._refuse(refusal)
+            self._apply(outcomes)
+            return Milter.ACCEPT
+        except Exception:
+            log.exception("%s: stage=milter verdict=tempfail reason=internal error "
+                          "client=%s[%s]", message.queue_id, self.client.name,
+                          self.client.address)
+            return self._refuse(INTERNAL_ERROR)
+        finally:
+            self._reset()
+
+    def abort(self):
+        self._reset()
+        return Milter.CONTINUE
+
+    def close(self):
+        self._reset()
+        return Milter.CONTINUE
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            for action in outcome.actions:
+                if isinstance(action, AddHeader):
+                    self.addheader(action.name, action.value)
+                elif isinstance(action, DeleteHeader):
+                    self.chgheader(action.name, action.index, "")
+                elif isinstance(action, ChangeHeader):
+                    self.chgheader(action.name, action.index, action.value)
+                elif isinstance(action, ReplaceBody):
+                    for chunk in action.chunks():
+                        self.replacebody(chunk)
+
+    def _refuse(self, reply: Reply) -> int:
+        self.setreply(reply.code, reply.status, reply.text)
+        return Milter.TEMPFAIL if reply.is_temporary else Milter.REJECT
+
+    def _log(self, message: Message, outcome: Outcome) -> None:
+        log.info("%s: stage=%s verdict=%s reason=%s client=%s[%s] from=<%s> to=%s",
+                 message.queue_id, outcome.stage, outcome.verdict, outcome.reason or "-",
+                 message.client.name, message.client.address, message.sender.strip("<>"),
+                 ",".join(recipient.strip("<>") for recipient in message.recipients))
+
+
+def run(settings: Settings, pipeline: Pipeline | None = None) -> None:
+    """Serve milter connections on settings.milter_socket until stopped."""
+    MailbasicMilter.settings = settings
+    MailbasicMilter.pipeline = pipeline or Pipeline(settings)
+    Milter.factory = MailbasicMilter
+    Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY)
+    log.info("mailbasic milter listening on %s", settings.milter_socket)
+    # Postfix waits 300 s for a milter; a dead connection is dropped after 600 s idle.
+    Milter.runmilter("mailbasic", settings.milter_socket, timeout=600)

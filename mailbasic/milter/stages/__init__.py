@@ -1,0 +1,51 @@
+"""The stages of the milter and their order, which is data.
+
+Groups run one after the other; the stages within a group run concurrently (spamd and
+clamd work in parallel, so a message waits for the slower scanner, not for both). The
+first refusal, in the order listed, ends the run.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from mailbasic.config import Settings
+from mailbasic.milter.decisions import Outcome
+from mailbasic.milter.message import Message
+from mailbasic.milter.stages.size import SizeStage
+from mailbasic.milter.stages.spam import SpamStage
+from mailbasic.milter.stages.virus import VirusStage
+
+
+class Stage(Protocol):
+    name: str
+
+    def run(self, message: Message) -> Outcome: ...
+
+
+STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage}
+DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"))
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, order=DEFAULT_ORDER,
+                 stages: dict[str, Stage] | None = None) -> None:
+        stages = stages or {name: STAGES[name](settings) for group in order for name in group}
+        self.groups = [[stages[name] for name in group] for group in order]
+        self.size = next((stage for stage in stages.values() if isinstance(stage, SizeStage)),
+                         None)
+        width = max(len(group) for group in self.groups)
+        self.executor = ThreadPoolExecutor(max_workers=max(width - 1, 1) * 32,
+                                           thread_name_prefix="stage")
+
+    def run(self, message: Message) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for group in self.groups:
+            # The first stage runs in this thread, the rest beside it.
+            futures = [self.executor.submit(stage.run, message) for stage in group[1:]]
+            results = [group[0].run(message)] + [future.result() for future in futures]
+            outcomes.extend(results)
+            if any(outcome.refusal for outcome in results):
+                break
+        return outcomes

@@ -67,7 +67,7 @@ class MailbasicMilter(Milter.Base):
         for parameter in parameters:
             if match := _SIZE_PARAMETER.match(parameter):
                 self.announced_size = int(match.group(1))
-        refusal = self.pipeline.size.check_announced(self.announced_size)
+        refusal = self.pipeline.check_announced_size(self.announced_size)
         if refusal:
             log.info("%s: stage=size verdict=reject reason=%s client=%s[%s] from=%s",
                      "NOQUEUE", f"announced SIZE={self.announced_size}", self.client.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import email.errors
 import email.header
 import email.policy
@@ -29,6 +30,7 @@ READ_SIZE = 64 * 1024
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _NOT_BASE64 = bytes(set(range(256)) - set(_BASE64_ALPHABET))
 _HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+:|[ \t])")
 
 
 @dataclass
@@ -43,6 +45,10 @@ class Part:
     boundary: bytes | None = None    # multipart only
     closed: bool = False             # multipart only: its close delimiter was seen
     children: list[Part] = field(default_factory=list)
+    # Root only: what looked malformed. Such a message is also scanned whole, so that
+    # content hidden by a structure we read differently than a client does is found.
+    anomalies: list[str] = field(default_factory=list)
+    declared_multipart: bool = False
 
     @property
     def is_multipart(self) -> bool:
@@ -98,8 +104,15 @@ class _Parser:
     def finish(self, size: int) -> None:
         if self.current.body_start < 0:
             self._end_headers(size)
+        unclosed = [part for part in self.path if part.boundary and not part.closed]
+        if unclosed:
+            self._anomaly("multipart without its close delimiter")
         self._close_below(0, size)
         self.root.end = size
+
+    def _anomaly(self, what: str) -> None:
+        if what not in self.root.anomalies:
+            self.root.anomalies.append(what)
 
     def _delimiter(self, line: bytes) -> tuple[int, bool] | None:
         """(index in path of the multipart, is it the close delimiter) or None."""
@@ -118,6 +131,8 @@ class _Parser:
     def _on_delimiter(self, offset: int, line: bytes, index: int, closing: bool) -> None:
         if self.current.body_start < 0:      # headers with no blank line: no body
             self._end_headers(offset)
+        if any(part.boundary and not part.closed for part in self.path[index + 1:]):
+            self._anomaly("an inner multipart ended by an outer boundary")
         self._close_below(index, max(offset - self.previous_eol, 0))
         multipart = self.path[index]
         if closing:
@@ -137,9 +152,12 @@ class _Parser:
         if at_line_start and line in (b"\r\n", b"\n"):
             self._end_headers(offset + len(line))
             return
+        if at_line_start and not _HEADER_LINE.match(line):
+            self._anomaly("a line in a header block that is not a header")
         self.header_lines.append(line)
         self.header_bytes += len(line)
         if self.header_bytes > MAX_HEADER_BYTES:  # not headers any more: treat as body
+            self._anomaly("header block too long")
             self._end_headers(offset + len(line))
 
     def _end_headers(self, body_start: int) -> None:
@@ -147,6 +165,11 @@ class _Parser:
         part.body_start = body_start
         describe_part(part, b"".join(self.header_lines))
         self.header_lines, self.header_bytes = [], 0
+        if part.depth >= MAX_DEPTH and (part.content_type.startswith("multipart/")
+                                        or part.content_type == "message/rfc822"):
+            self._anomaly("nested too deep")
+        if part.declared_multipart:
+            self._anomaly("multipart without a usable boundary")
         if part.content_type == "message/rfc822" and part.depth < MAX_DEPTH:
             # The body is a whole message: its headers start right here.
             child = Part(start=body_start, depth=part.depth + 1)
@@ -167,6 +190,7 @@ def describe_part(part: Part, header_block: bytes) -> None:
             part.boundary = boundary.encode("utf-8", "surrogateescape")
     if part.content_type.startswith("multipart/") and part.boundary is None:
         part.content_type = "application/octet-stream"  # unusable multipart: one blob
+        part.declared_multipart = True
 
 
 def _filename(headers) -> str | None:

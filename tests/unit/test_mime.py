@@ -163,3 +163,21 @@ def test_rewrite_replaces_only_the_given_range():
                                      {attachment.start: (attachment.end, b"NOTICE")}))
     expected = MULTIPART[body_offset:attachment.start] + b"NOTICE" + MULTIPART[attachment.end:]
     assert new == expected
+
+
+def test_well_formed_messages_have_no_anomalies():
+    assert structure(MULTIPART).anomalies == []
+    assert structure(SIMPLE).anomalies == []
+
+
+@pytest.mark.parametrize("raw, anomaly", [
+    (b"Content-Type: multipart/mixed\r\n\r\nbody\r\n", "without a usable boundary"),
+    (b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n',
+     "without its close delimiter"),
+    (b"Subject: x\r\n--junk line\r\n\r\nbody\r\n", "not a header"),
+    (b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n--o\r\n'
+     b'Content-Type: multipart/mixed; boundary="i"\r\n\r\n--i\r\n\r\nx\r\n--o--\r\n',
+     "inner multipart ended by an outer boundary"),
+])
+def test_malformed_structures_are_flagged(raw, anomaly):
+    assert any(anomaly in found for found in structure(raw).anomalies)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from mailbasic.config import Settings
-from mailbasic.milter.decisions import Outcome
+from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
 from mailbasic.milter.stages.size import SizeStage
 from mailbasic.milter.stages.spam import SpamStage
@@ -33,11 +33,15 @@ class Pipeline:
                  stages: dict[str, Stage] | None = None) -> None:
         stages = stages or {name: STAGES[name](settings) for group in order for name in group}
         self.groups = [[stages[name] for name in group] for group in order]
-        self.size = next((stage for stage in stages.values() if isinstance(stage, SizeStage)),
-                         None)
+        self._size = next((stage for stage in stages.values()
+                           if isinstance(stage, SizeStage)), None)
         width = max(len(group) for group in self.groups)
         self.executor = ThreadPoolExecutor(max_workers=max(width - 1, 1) * 32,
                                            thread_name_prefix="stage")
+
+    def check_announced_size(self, announced: int | None) -> Reply | None:
+        """The one decision taken before the message: SIZE= at MAIL FROM."""
+        return self._size.check_announced(announced) if self._size else None
 
     def run(self, message: Message) -> list[Outcome]:
         outcomes: list[Outcome] = []

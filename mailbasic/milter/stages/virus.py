@@ -52,8 +52,14 @@ class VirusStage:
 
     def _scan(self, spool: BinaryIO, root: mime.Part) -> list[tuple[mime.Part, ScanResult]]:
         with ClamdSession(self.host, self.port, self.timeout) as session:
-            return [(part, session.scan(mime.decoded_body(spool, part)))
-                    for part in root.leaves()]
+            results = [(part, session.scan(mime.decoded_body(spool, part)))
+                       for part in root.leaves()]
+            if root.anomalies and not any(r.verdict is not Verdict.CLEAN for _, r in results):
+                # Malformed: let clamd's own MIME parser read the whole message too.
+                whole = session.scan(mime.read_range(spool, 0, root.end))
+                if whole.verdict is not Verdict.CLEAN:
+                    return [(root, whole)]
+            return results
 
     def _refuse_unscannable(self, parts: list[tuple[mime.Part, ScanResult]]) -> Outcome:
         reason = "; ".join(f"{part.describe()}: {result.detail}" for part, result in parts)
@@ -68,7 +74,7 @@ class VirusStage:
                 infected: list[tuple[mime.Part, ScanResult]], scanned: int) -> Outcome:
         signatures = ", ".join(sorted({result.detail or "?" for _, result in infected}))
         actions: list[Action] = [AddHeader("X-Mailbasic-Virus-Removed", signatures)]
-        if len(infected) == scanned:
+        if len(infected) == scanned or infected[0][0] is root:
             actions += self._replace_whole(message, notice_text(infected))
         else:
             replacements = {part.start: (part.end, NOTICE_HEADERS + b"\r\n"

@@ -1,0 +1,182 @@
+"""The milter adapter driven by Milter.testctx.TestCtx (no MTA), with the real spamd and
+clamd of the stack behind the stages."""
+
+import io
+from dataclasses import replace
+
+import Milter
+import pytest
+from Milter import testctx
+
+from mailbasic.config import MIB
+from mailbasic.milter.app import MailbasicMilter
+from mailbasic.milter.decisions import Outcome
+from mailbasic.milter.stages import Pipeline
+from tests.corpus import (GTUBE, encrypted_zip, mail, virus_attached, virus_in_attached_message,
+                          virus_only, virus_zipped, with_attachment)
+
+
+# TestCtx stops feeding at any answer other than CONTINUE, and our collecting callbacks
+# answer NOREPLY when the MTA allows it; so this context plays an MTA without NOREPLY.
+NOREPLY_BITS = (Milter.P_NR_CONN | Milter.P_NR_HELO | Milter.P_NR_MAIL | Milter.P_NR_RCPT
+                | Milter.P_NR_DATA | Milter.P_NR_UNKN | Milter.P_NR_EOH | Milter.P_NR_BODY
+                | Milter.P_NR_HDR)
+
+
+
+
+@pytest.fixture(autouse=True)
+def mta_without_noreply(monkeypatch):
+    # TestCtx._negotiate reads TestCtx.default_opts by class name: patch it there.
+    monkeypatch.setattr(testctx.TestCtx, "default_opts",
+                        [Milter.CURR_ACTS, 0x1FFFFF & ~NOREPLY_BITS, 0, 0])
+
+
+@pytest.fixture
+def scanning(spamd, clamd):
+    return replace(spamd.settings, spamd_timeout=30, clamd_timeout=30)
+
+
+def feed(settings, raw: bytes, *, auth_user=None, size=None, pipeline=None, sender="a@b.example"):
+    MailbasicMilter.settings = settings
+    MailbasicMilter.pipeline = pipeline or Pipeline(settings)
+    Milter.factory = MailbasicMilter
+    ctx = testctx.TestCtx()
+    ctx._setsymval("i", "TESTQUEUEID")
+    if auth_user:
+        ctx._setsymval("{auth_authen}", auth_user)
+    assert ctx._connect(ip="192.0.2.1") == Milter.CONTINUE
+    if size is not None:
+        result = ctx._envfrom(f"<{sender}>", f"SIZE={size}")
+        return ctx, result
+    return ctx, ctx._feedFile(io.BytesIO(raw), sender, "alice@example.net")
+
+
+def output(ctx) -> bytes:
+    return ctx._body.getvalue()
+
+
+def test_clean_mail_is_accepted_with_spam_headers(scanning):
+    ctx, result = feed(scanning, mail("hello", "Shall we meet at noon?\n").as_bytes())
+    assert result == Milter.ACCEPT
+    assert not ctx._bodyreplaced
+    assert ctx._msg["X-Spam-Status"].startswith("No, score=")
+    assert ctx._msg["X-Spam-Flag"] is None
+
+
+def test_gtube_is_flagged_and_outside_spam_headers_are_not_trusted(scanning):
+    raw = mail("buy now", GTUBE)
+    raw["X-Spam-Flag"] = "NO"
+    raw["X-Spam-Status"] = "No, score=-100"
+    ctx, result = feed(scanning, raw.as_bytes())
+    assert result == Milter.ACCEPT
+    assert ctx._msg.get_all("X-Spam-Flag") == ["YES"]
+    status = ctx._msg.get_all("X-Spam-Status")
+    assert len(status) == 1 and status[0].startswith("Yes, score=1") and "GTUBE" in status[0]
+    assert ctx._msg["X-Spam-Level"] == "*" * 50
+    assert float(ctx._msg["X-Spam-Score"]) >= 1000
+
+
+@pytest.mark.parametrize("make", [virus_attached, virus_zipped, virus_in_attached_message])
+def test_infected_part_is_replaced_by_a_notice(scanning, make):
+    message = make()
+    ctx, result = feed(scanning, message.as_bytes())
+    assert result == Milter.ACCEPT
+    body = output(ctx)
+    assert b"removed content infected by a virus" in body
+    assert b"Eicar-Test-Signature" in body
+    assert b"X5O!P%@AP" not in body and b"WDVPIVAlQEFQ" not in body  # raw or base64
+    assert ctx._msg["X-Mailbasic-Virus-Removed"].startswith("Eicar-Test-Signature")
+
+
+def test_parts_that_stay_are_byte_identical(scanning):
+    message = virus_attached()
+    raw = message.as_bytes()
+    first_part = message.get_payload()[0].as_bytes()
+    ctx, _ = feed(scanning, raw)
+    assert first_part.replace(b"\r\n", b"\n") in output(ctx).replace(b"\r\n", b"\n")
+    assert b'"invoice.exe": Eicar-Test-Signature' in output(ctx)
+
+
+def test_message_that_is_only_a_virus_becomes_the_notice(scanning):
+    ctx, result = feed(scanning, virus_only())
+    assert result == Milter.ACCEPT
+    assert output(ctx).endswith(b"The rest of the message was delivered unchanged.\r\n")
+    assert b"X5O!P%@AP" not in output(ctx)
+    assert ctx._msg["Content-Type"] == "text/plain; charset=utf-8"
+    assert ctx._msg["Content-Disposition"] is None
+
+
+def test_unscannable_content_is_tempfailed_by_default(scanning):
+    message = with_attachment(mail("secret"), encrypted_zip(), "secret.zip", "zip")
+    ctx, result = feed(scanning, message.as_bytes())
+    assert result == Milter.TEMPFAIL
+    assert ctx._reply[:2] == ("451", "4.7.1")
+
+
+def test_unscannable_content_can_be_rejected(scanning):
+    message = with_attachment(mail("secret"), encrypted_zip(), "secret.zip", "zip")
+    ctx, result = feed(replace(scanning, unscannable_action="reject"), message.as_bytes())
+    assert result == Milter.REJECT
+    assert ctx._reply[:2] == ("554", "5.7.1")
+
+
+def test_announced_size_over_the_limit_is_refused_at_mail_from(scanning):
+    ctx, result = feed(scanning, b"", size=20 * MIB + 1)
+    assert result == Milter.REJECT
+    assert ctx._reply[:2] == ("552", "5.3.4")
+    ctx, result = feed(scanning, b"", size=20 * MIB)
+    assert result == Milter.CONTINUE
+
+
+def test_counted_size_over_the_limit_is_refused(scanning):
+    raw = mail("big", "x" * 2000 + "\n").as_bytes()
+    ctx, result = feed(replace(scanning, message_size_limit=1000), raw)
+    assert result == Milter.REJECT
+    assert ctx._reply[:2] == ("552", "5.3.4")
+
+
+def test_spamd_down_tempfails(scanning):
+    ctx, result = feed(replace(scanning, spamd_port=1), mail("x").as_bytes())
+    assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
+
+
+def test_spamd_down_with_fail_open_delivers_marked_not_scanned(scanning):
+    ctx, result = feed(replace(scanning, spamd_port=1, spamd_fail_open=True),
+                       mail("x").as_bytes())
+    assert result == Milter.ACCEPT
+    assert ctx._msg["X-Spam-Status"] == "No, not scanned: spamd unavailable"
+
+
+def test_clamd_down_tempfails_even_with_spam_fail_open(scanning):
+    ctx, result = feed(replace(scanning, clamd_port=1, spamd_fail_open=True),
+                       mail("x").as_bytes())
+    assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
+
+
+def test_authenticated_submission_is_not_spam_scanned(scanning):
+    ctx, result = feed(scanning, mail("mine", GTUBE).as_bytes(), auth_user="alice@example.net")
+    assert result == Milter.ACCEPT
+    assert ctx._msg["X-Spam-Flag"] is None and ctx._msg["X-Spam-Status"] is None
+
+
+def test_message_above_the_scan_cap_skips_spamd_and_says_so(scanning):
+    raw = mail("large", GTUBE + "\n" + "y" * 3000 + "\n").as_bytes()
+    ctx, result = feed(replace(scanning, spam_scan_cap=1000), raw)
+    assert result == Milter.ACCEPT
+    assert ctx._msg["X-Spam-Status"] == "No, not scanned: larger than 1000 bytes"
+
+
+class ExplodingStage:
+    name = "exploding"
+
+    def run(self, message) -> Outcome:
+        raise RuntimeError("a bug in a stage")
+
+
+def test_an_exception_inside_a_stage_tempfails_never_accepts(scanning):
+    pipeline = Pipeline(scanning, order=(("exploding",),),
+                        stages={"exploding": ExplodingStage()})
+    ctx, result = feed(scanning, mail("x").as_bytes(), pipeline=pipeline)
+    assert result == Milter.TEMPFAIL
+    assert ctx._reply[:2] == ("451", "4.3.0")

@@ -66,6 +66,7 @@ class Settings:
     clamd_port: int = 3310
     clamd_timeout: float = 30.0
     unscannable_action: str = "tempfail"
+    log_retention_days: int = 180
 
 
 def _string(value: Any) -> str:
@@ -135,6 +136,12 @@ def _spamd_user(value: Any) -> str:
     return user
 
 
+def _days(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 36500:
+        raise ValueError("must be a number of days from 1 to 36500")
+    return value
+
+
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _string),
@@ -156,6 +163,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "port"): ("clamd_port", _port),
     ("clamd", "timeout"): ("clamd_timeout", _seconds),
     ("clamd", "unscannable"): ("unscannable_action", _unscannable_action),
+    ("log", "retention_days"): ("log_retention_days", _days),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {

@@ -18,6 +18,7 @@ from mailbasic.milter.decisions import (AddHeader, ChangeHeader, DeleteHeader, O
 from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import Spool
 from mailbasic.milter.stages import Pipeline
+from mailbasic.milter.transactions import TransactionLog, make_record
 
 log = logging.getLogger("mailbasic.milter")
 
@@ -25,11 +26,16 @@ _SIZE_PARAMETER = re.compile(r"^SIZE=(\d{1,15})$", re.IGNORECASE)
 INTERNAL_ERROR = Reply("451", "4.3.0", "Temporary processing error, please try again later")
 
 
+ACCEPTED = "250 accepted"
+
+
+@Milter.rejected_recipients  # Postfix shows us refused RCPTs too: they belong in the log
 class MailbasicMilter(Milter.Base):
     """One instance per SMTP connection (libmilter calls it from one thread at a time)."""
 
     pipeline: Pipeline
     settings: Settings
+    transactions: TransactionLog
 
     def __init__(self) -> None:
         self.client = Client(address="unknown", name="unknown")
@@ -43,6 +49,7 @@ class MailbasicMilter(Milter.Base):
         self.sender = ""
         self.announced_size: int | None = None
         self.recipients: list[str] = []
+        self.refused_recipients: list[str] = []
         self.headers: list[tuple[str, bytes]] = []
         self.body_offset = 0
 
@@ -72,13 +79,19 @@ class MailbasicMilter(Milter.Base):
             log.info("%s: stage=size verdict=reject reason=%s client=%s[%s] from=%s",
                      "NOQUEUE", f"announced SIZE={self.announced_size}", self.client.name,
                      self.client.address, sender)
+            self._record_quietly("NOQUEUE", self.announced_size,
+                                 [Outcome("size", "reject", "announced SIZE")], str(refusal))
+            self._reset()
             return self._refuse(refusal)
         self.spool = Spool(self.settings.spool_threshold)
         return Milter.CONTINUE
 
     @Milter.noreply
     def envrcpt(self, recipient, *parameters):
-        self.recipients.append(recipient)
+        if self.getsymval("{rcpt_mailer}") == "error":  # Postfix refused it already
+            self.refused_recipients.append(recipient)
+        else:
+            self.recipients.append(recipient)
         return Milter.CONTINUE
 
     @Milter.decode("bytes")
@@ -109,6 +122,12 @@ class MailbasicMilter(Milter.Base):
             for outcome in outcomes:
                 self._log(message, outcome)
             refusal = next((outcome.refusal for outcome in outcomes if outcome.refusal), None)
+            reply = str(refusal) if refusal else ACCEPTED
+            # Recorded before answering: an accepted message is always in the log.
+            self.transactions.record(make_record(
+                message.queue_id, self.client, self.sender, message.size,
+                self._recipient_outcomes("refused" if refusal else "accepted"), outcomes,
+                reply))
             if refusal:
                 return self._refuse(refusal)
             self._apply(outcomes)
@@ -122,6 +141,9 @@ class MailbasicMilter(Milter.Base):
             self._reset()
 
     def abort(self):
+        if self.sender:  # the client gave up, or Postfix refused every recipient
+            self._record_quietly(self.getsymval("i") or "NOQUEUE", None, [],
+                                 "no message: transaction aborted")
         self._reset()
         return Milter.CONTINUE
 
@@ -142,6 +164,21 @@ class MailbasicMilter(Milter.Base):
                     for chunk in action.chunks():
                         self.replacebody(chunk)
 
+    def _recipient_outcomes(self, outcome: str) -> list[tuple[str, str]]:
+        return ([(recipient, outcome) for recipient in self.recipients]
+                + [(recipient, "refused by Postfix") for recipient in self.refused_recipients])
+
+    def _record_quietly(self, queue_id: str, size: int | None, outcomes: list[Outcome],
+                        reply: str) -> None:
+        """For transactions that end without a message: a failure is logged, not fatal."""
+        try:
+            self.transactions.record(make_record(queue_id, self.client, self.sender, size,
+                                                 self._recipient_outcomes("not delivered"),
+                                                 outcomes, reply))
+        except Exception:
+            log.exception("%s: stage=log verdict=error reason=transaction not recorded "
+                          "client=%s[%s]", queue_id, self.client.name, self.client.address)
+
     def _refuse(self, reply: Reply) -> int:
         self.setreply(reply.code, reply.status, reply.text)
         return Milter.TEMPFAIL if reply.is_temporary else Milter.REJECT
@@ -153,10 +190,17 @@ class MailbasicMilter(Milter.Base):
                  ",".join(recipient.strip("<>") for recipient in message.recipients))
 
 
-def run(settings: Settings, pipeline: Pipeline | None = None) -> None:
-    """Serve milter connections on settings.milter_socket until stopped."""
+def configure(settings: Settings, pipeline: Pipeline | None = None,
+              transactions: TransactionLog | None = None) -> None:
+    """Build what every connection shares, once: settings, stages, the log's engine."""
     MailbasicMilter.settings = settings
     MailbasicMilter.pipeline = pipeline or Pipeline(settings)
+    MailbasicMilter.transactions = transactions or TransactionLog(settings)
+
+
+def run(settings: Settings) -> None:
+    """Serve milter connections on settings.milter_socket until stopped."""
+    configure(settings)
     Milter.factory = MailbasicMilter
     Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY)
     log.info("mailbasic milter listening on %s", settings.milter_socket)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import imaplib
+import json
+import re
 import smtplib
 import time
 import uuid
@@ -134,3 +136,19 @@ def test_a_message_just_under_the_limit_passes_intact(mailbox, tls_context):
     send_mx(mailbox, head + line * lines)
     arrived = fetch(mailbox, tls_context, subject)
     assert arrived.as_bytes().count(b"z" * 998) == lines
+
+
+def test_the_transaction_is_logged_with_postfix_queue_id(mailbox, tls_context, tmp_path):
+    subject = unique("logged")
+    send_mx(mailbox, mail(subject, "Log me.\n", recipient=CAROL[0]).as_bytes())
+    arrived = fetch(mailbox, tls_context, subject)
+    received = " ".join(str(header) for header in arrived.get_all("Received"))
+    queue_id = re.search(r"with ESMTP id (\w+)", received).group(1)
+    cli = Cli(mailbox.settings, tmp_path)
+    [entry] = json.loads(cli.ok("log", "search", "--queue-id", queue_id, "--json").stdout)
+    assert entry["sender"] == "someone@remote.example"
+    assert entry["recipients"] == [{"address": CAROL[0], "outcome": "accepted"}]
+    assert entry["client"] == "localhost[127.0.0.1]" and entry["helo"] == "mx.remote.example"
+    assert entry["reply"] == "250 accepted"
+    assert entry["verdicts"]["virus"]["verdict"] == "clean"
+    assert entry["verdicts"]["spam"]["verdict"] == "ham"

@@ -8,8 +8,9 @@ import Milter
 import pytest
 from Milter import testctx
 
+from mailbasic import db, smtplog
 from mailbasic.config import MIB
-from mailbasic.milter.app import MailbasicMilter
+from mailbasic.milter.app import MailbasicMilter, configure
 from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.stages import Pipeline
 from tests.corpus import (GTUBE, encrypted_zip, mail, virus_attached, virus_in_attached_message,
@@ -33,13 +34,13 @@ def mta_without_noreply(monkeypatch):
 
 
 @pytest.fixture
-def scanning(spamd, clamd):
-    return replace(spamd.settings, spamd_timeout=30, clamd_timeout=30)
+def scanning(spamd, clamd, settings):
+    """The stack's scanners, and a fresh database of this test for the transaction log."""
+    return replace(spamd.settings, database_url=settings.database_url)
 
 
 def feed(settings, raw: bytes, *, auth_user=None, size=None, pipeline=None, sender="a@b.example"):
-    MailbasicMilter.settings = settings
-    MailbasicMilter.pipeline = pipeline or Pipeline(settings)
+    configure(settings, pipeline)
     Milter.factory = MailbasicMilter
     ctx = testctx.TestCtx()
     ctx._setsymval("i", "TESTQUEUEID")
@@ -180,3 +181,41 @@ def test_an_exception_inside_a_stage_tempfails_never_accepts(scanning):
     ctx, result = feed(scanning, mail("x").as_bytes(), pipeline=pipeline)
     assert result == Milter.TEMPFAIL
     assert ctx._reply[:2] == ("451", "4.3.0")
+
+
+def logged(settings, queue_id="TESTQUEUEID"):
+    engine = db.make_engine(settings)
+    try:
+        with db.transaction(engine) as session:
+            return [(row.reply, row.verdicts, [(r.address, r.outcome) for r in row.recipients],
+                     row.client_address, row.size)
+                    for row in smtplog.search(session, queue_id=queue_id)]
+    finally:
+        engine.dispose()
+
+
+def test_every_transaction_is_logged_with_verdicts(scanning):
+    feed(scanning, mail("buy now", GTUBE).as_bytes())
+    [(reply, verdicts, recipients, client, size)] = logged(scanning)
+    assert reply == "250 accepted"
+    assert verdicts["spam"]["verdict"] == "spam" and "score 10" in verdicts["spam"]["reason"]
+    assert verdicts["virus"]["verdict"] == "clean"
+    assert recipients == [("alice@example.net", "accepted")]
+    assert client == "192.0.2.1" and size > 0
+
+
+def test_refusals_are_logged_with_their_reply(scanning):
+    feed(scanning, virus_attached().as_bytes())
+    feed(replace(scanning, clamd_port=1), mail("x").as_bytes())
+    feed(scanning, b"", size=30 * MIB)
+    replies = sorted(entry[0] for entry in logged(scanning))
+    assert replies[0] == "250 accepted"
+    assert replies[1].startswith("451 4.7.1 Virus scanner unavailable")
+    [(reply, verdicts, _, _, _)] = logged(scanning, "NOQUEUE")
+    assert reply.startswith("552 5.3.4") and verdicts["size"]["verdict"] == "reject"
+
+
+def test_database_down_tempfails_rather_than_accepting_unlogged(scanning):
+    unreachable = replace(scanning, database_url="postgresql+psycopg2://x:y@127.0.0.1:1/z")
+    ctx, result = feed(unreachable, mail("hello").as_bytes())
+    assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.3.0")

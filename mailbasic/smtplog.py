@@ -1,0 +1,68 @@
+"""The SMTP transaction log: record, search, purge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from mailbasic.schema import SmtpRecipient, SmtpTransaction
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    queue_id: str
+    client_address: str
+    client_name: str
+    helo: str
+    tls: str | None
+    auth_user: str | None
+    sender: str
+    size: int | None
+    reply: str
+    recipients: list[tuple[str, str]] = field(default_factory=list)   # address, outcome
+    verdicts: dict[str, Any] = field(default_factory=dict)
+
+
+def record(session: Session, entry: TransactionRecord) -> SmtpTransaction:
+    row = SmtpTransaction(
+        queue_id=entry.queue_id, client_address=entry.client_address,
+        client_name=entry.client_name, helo=entry.helo, tls=entry.tls,
+        auth_user=entry.auth_user, sender=entry.sender.lower(), size=entry.size,
+        verdicts=entry.verdicts, reply=entry.reply,
+        recipients=[SmtpRecipient(address=address.lower(), outcome=outcome)
+                    for address, outcome in entry.recipients])
+    session.add(row)
+    session.flush()
+    return row
+
+
+def search(session: Session, *, address: str | None = None, queue_id: str | None = None,
+           since: datetime | None = None, until: datetime | None = None,
+           limit: int = 100) -> list[SmtpTransaction]:
+    query = (select(SmtpTransaction).options(selectinload(SmtpTransaction.recipients))
+             .order_by(SmtpTransaction.logged_at.desc(), SmtpTransaction.id.desc())
+             .limit(limit))
+    if address:
+        address = address.lower()
+        query = query.where(or_(
+            SmtpTransaction.sender == address,
+            SmtpTransaction.auth_user == address,
+            SmtpTransaction.id.in_(select(SmtpRecipient.transaction_id)
+                                   .where(SmtpRecipient.address == address))))
+    if queue_id:
+        query = query.where(SmtpTransaction.queue_id == queue_id)
+    if since:
+        query = query.where(SmtpTransaction.logged_at >= since)
+    if until:
+        query = query.where(SmtpTransaction.logged_at < until)
+    return list(session.scalars(query))
+
+
+def purge(session: Session, older_than: datetime) -> int:
+    result = session.execute(delete(SmtpTransaction)
+                             .where(SmtpTransaction.logged_at < older_than))
+    return result.rowcount

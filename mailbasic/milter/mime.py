@@ -24,6 +24,7 @@ from email.parser import BytesHeaderParser
 from typing import BinaryIO, Iterator
 
 MAX_DEPTH = 20
+MAX_PARTS = 1000  # beyond: the rest is one part's body (memory stays bounded)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_LINE = 64 * 1024
 READ_SIZE = 64 * 1024
@@ -88,6 +89,7 @@ class _Parser:
         self.header_lines: list[bytes] = []
         self.header_bytes = 0
         self.previous_eol = 0            # length of the line ending before this line
+        self.parts = 1
 
     @property
     def current(self) -> Part:
@@ -137,6 +139,11 @@ class _Parser:
         multipart = self.path[index]
         if closing:
             multipart.closed = True
+            return
+        self.parts += 1
+        if self.parts == MAX_PARTS:
+            self._anomaly(f"more than {MAX_PARTS} parts")
+            multipart.closed = True  # the rest is epilogue; the anomaly gets it scanned
             return
         child = Part(start=offset + len(line), depth=multipart.depth + 1)
         multipart.children.append(child)

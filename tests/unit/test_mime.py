@@ -181,3 +181,11 @@ def test_well_formed_messages_have_no_anomalies():
 ])
 def test_malformed_structures_are_flagged(raw, anomaly):
     assert any(anomaly in found for found in structure(raw).anomalies)
+
+
+def test_the_number_of_parts_is_bounded():
+    raw = (b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+           + b"--b\r\n\r\nx\r\n" * (mime.MAX_PARTS * 3) + b"--b--\r\n")
+    root = structure(raw)
+    assert len(list(root.leaves())) < mime.MAX_PARTS
+    assert any("parts" in anomaly for anomaly in root.anomalies)

@@ -1,0 +1,304 @@
+"""Milter benchmark: throughput and end-of-data latency side by side in one run, and the
+milter's peak memory with 20 concurrent 20 MB messages.
+
+One Postfix (relaying to smtp-sink) with one smtpd port per variant:
+  A  no milter
+  B  mailbasic milter with instant stand-in scanners (bench/standins.py)
+  C  mailbasic milter with the real spamd + clamd
+  R  Debian's clamav-milter + spamass-milter with the same spamd + clamd
+Targets (issue 3): B/A >= 0.8; C/R >= 1.0 in messages/s; C p50 <= 0.7 x R p50;
+peak RSS <= 150 MB. Run with `make bench`; raw figures go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mailbasic.config import MIB, Settings, render_settings
+from mailbasic.devstack import Stack
+from mailbasic.devstack.layout import HOST, Ports
+from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
+
+import smtplib
+
+RESULTS = Path(__file__).parent / "results"
+SENDER, RECIPIENT = "sender@bench.example", "rcpt@bench.example"
+
+
+def ham(size: int) -> bytes:
+    words = ("Dear colleague, the quarterly report is attached as discussed in the meeting "
+             "on Tuesday. Please review the numbers for the northern region before Friday. ")
+    body = (words * (size // len(words) + 1))[:size]
+    lines = [body[i:i + 76] for i in range(0, len(body), 76)]
+    return ("From: Sender <sender@bench.example>\r\nTo: rcpt@bench.example\r\n"
+            "Subject: quarterly report\r\nMessage-ID: <bench@bench.example>\r\n"
+            "Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\n"
+            + "\r\n".join(lines) + "\r\n").encode()
+
+
+def big_attachment(size: int) -> bytes:
+    import base64
+    encoded = base64.encodebytes(bytes(range(256)) * (size * 3 // 4 // 256))
+    return (b"From: sender@bench.example\r\nTo: rcpt@bench.example\r\nSubject: big\r\n"
+            b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\nbig file\r\n"
+            b'--b\r\nContent-Type: application/octet-stream; name="big.bin"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + encoded.replace(b"\n", b"\r\n") + b"--b--\r\n")
+
+
+class Processes:
+    """Everything the benchmark started, stopped in reverse order at the end."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], log: Path) -> subprocess.Popen:
+        with log.open("ab") as output:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output,
+                                       stderr=subprocess.STDOUT)
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.started):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_milter(processes: Processes, root: Path, name: str, settings: Settings):
+    config = root / f"{name}.toml"
+    config.write_text(render_settings(settings))
+    executable = Path(sys.executable).with_name("mailbasic")
+    process = processes.start([str(executable), "--config", str(config), "milter"],
+                              root / f"{name}.log")
+    port = int(settings.milter_socket.split(":")[1].split("@")[0])
+    wait_until(lambda: accepts_connections(port), what=name, timeout=30,
+               log=root / f"{name}.log")
+    return process
+
+
+def start_reference(processes: Processes, root: Path, stack: Stack,
+                    clamav_port: int, spamass_port: int) -> str:
+    config = root / "clamav-milter.conf"
+    config.write_text(f"MilterSocket inet:{clamav_port}@{HOST}\nForeground yes\n"
+                      f"ClamdSocket tcp:{HOST}:{stack.ports.clamd}\nOnClean Accept\n"
+                      "OnInfected Reject\nOnFail Defer\nAddHeader Replace\n"
+                      "LogFile " + str(root / "clamav-milter-internal.log") + "\n"
+                      "MaxFileSize 40M\nReadTimeout 120\n")
+    processes.start(["clamav-milter", "-c", str(config)], root / "clamav-milter.log")
+    processes.start(["spamass-milter", "-p", f"inet:{spamass_port}@{HOST}", "-u", "mailbasic",
+                     "--", "-d", HOST, "-p", str(stack.ports.spamd)],
+                    root / "spamass-milter.log")
+    for port in (clamav_port, spamass_port):
+        wait_until(lambda: accepts_connections(port), what=f"reference milter on {port}",
+                   timeout=30)
+    return f"inet:{HOST}:{clamav_port},inet:{HOST}:{spamass_port}"
+
+
+def start_postfix(root: Path, variants: dict[str, tuple[int, str]], sink_port: int) -> Path:
+    etc, queue = root / "postfix-etc", root / "postfix-queue"
+    for directory in (etc, queue, root / "postfix-data"):
+        directory.mkdir(parents=True, exist_ok=True)
+    shutil.chown(root / "postfix-data", "postfix")
+    (etc / "main.cf").write_text(f"""compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {root / 'postfix-data'}
+maillog_file = {root / 'postfix.log'}
+maillog_file_prefixes = {root}
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = {HOST}
+inet_protocols = ipv4
+myhostname = bench.localhost
+mydestination =
+mynetworks = 127.0.0.0/8
+relay_domains = bench.example
+relay_transport = smtp:[{HOST}]:{sink_port}
+smtpd_relay_restrictions = permit_mynetworks, reject
+message_size_limit = {20 * MIB}
+milter_protocol = 6
+milter_default_action = tempfail
+milter_content_timeout = 300s
+smtp_destination_concurrency_limit = 50
+default_process_limit = 200
+disable_dns_lookups = yes
+""")
+    services = "".join(
+        f"{HOST}:{port} inet n - n - - smtpd -o smtpd_milters={milters}\n"
+        for port, milters in variants.values())
+    stock = Path(__file__).parent.parent / "mailbasic/devstack/templates/master.cf"
+    internal = [line for line in stock.read_text().splitlines(keepends=True)
+                if line.split(" ")[0] in INTERNAL_SERVICES]
+    (etc / "master.cf").write_text(services + "".join(internal))
+    subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
+    for port, _ in variants.values():
+        wait_until(lambda: greeting(port, b"220"), what=f"Postfix on {port}", timeout=30)
+    return etc
+
+
+INTERNAL_SERVICES = {"pickup", "cleanup", "qmgr", "tlsmgr", "rewrite", "bounce", "defer",
+                     "trace", "verify", "flush", "proxymap", "smtp", "relay", "showq",
+                     "error", "retry", "discard", "anvil", "scache", "postlog"}
+
+
+def load(port: int, payload: bytes, connections: int, per_connection: int) -> dict:
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            with smtplib.SMTP(HOST, port, timeout=600) as client:
+                client.ehlo("bench.client")
+                for _ in range(per_connection):
+                    client.mail(SENDER)
+                    client.rcpt(RECIPIENT)
+                    started = time.perf_counter()
+                    code, text = client.data(payload)
+                    elapsed = time.perf_counter() - started
+                    with lock:
+                        latencies.append(elapsed)
+                        if code != 250:
+                            failures.append(f"{code} {text!r}")
+        except (OSError, smtplib.SMTPException) as error:
+            with lock:
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {"messages": len(latencies), "failures": failures[:5],
+            "failed": len(failures), "seconds": round(wall, 3),
+            "per_second": round(len(latencies) / wall, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--connections", type=int, default=20)
+    options.add_argument("--messages", type=int, default=25, help="per connection")
+    options.add_argument("--size", type=int, default=2048, help="message bytes")
+    options.add_argument("--big", type=int, default=19 * MIB, help="bytes, memory test")
+    arguments = options.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="mailbasic-bench-"))
+    root.chmod(0o755)  # the servers run as their own users
+    stack = Stack(root / "stack", Ports.free())
+    processes = Processes()
+    postfix_etc = None
+    try:
+        stack.prepare()
+        for scanner in (stack.spamd, stack.clamd):
+            scanner.launch()
+        stack.start_database()
+        stack.spamd.wait_ready()
+        stack.clamd.wait_ready()
+        port = {name: free_port() for name in (
+            "A", "B", "C", "R", "M", "sink", "milter_b", "milter_c", "milter_m",
+            "clamav", "spamass", "stand_spamd", "stand_clamd")}
+        processes.start(["smtp-sink", "-u", "postfix", f"{HOST}:{port['sink']}", "256"],
+                        root / "smtp-sink.log")
+        processes.start([sys.executable, str(Path(__file__).with_name("standins.py")),
+                         str(port["stand_spamd"]), str(port["stand_clamd"])],
+                        root / "standins.log")
+        wait_until(lambda: accepts_connections(port["stand_clamd"]), what="stand-ins",
+                   timeout=30)
+        # Messages are 2 KB; above the spam cap only in the memory test.
+        base = replace(stack.settings, spamd_timeout=60, clamd_timeout=120)
+        start_milter(processes, root, "milter-b", replace(
+            base, milter_socket=f"inet:{port['milter_b']}@{HOST}",
+            spamd_port=port["stand_spamd"], clamd_port=port["stand_clamd"]))
+        start_milter(processes, root, "milter-c", replace(
+            base, milter_socket=f"inet:{port['milter_c']}@{HOST}"))
+        memory_milter = start_milter(processes, root, "milter-m", replace(
+            base, milter_socket=f"inet:{port['milter_m']}@{HOST}"))
+        reference = start_reference(processes, root, stack, port["clamav"], port["spamass"])
+        variants = {
+            "A": (port["A"], ""),
+            "B": (port["B"], f"inet:{HOST}:{port['milter_b']}"),
+            "C": (port["C"], f"inet:{HOST}:{port['milter_c']}"),
+            "R": (port["R"], reference),
+            "M": (port["M"], f"inet:{HOST}:{port['milter_m']}"),
+        }
+        postfix_etc = start_postfix(root, variants, port["sink"])
+
+        payload = ham(arguments.size)
+        results: dict[str, dict] = {}
+        for name in ("A", "B", "C", "R"):
+            load(variants[name][0], payload, 4, 5)  # warm up: processes, caches
+            results[name] = load(variants[name][0], payload, arguments.connections,
+                                 arguments.messages)
+            print(f"{name}: {results[name]}", flush=True)
+
+        big = big_attachment(arguments.big)
+        results["memory"] = load(variants["M"][0], big, 20, 1)
+        results["memory"]["peak_rss_mb"] = round(peak_rss_mb(memory_milter.pid), 1)
+        print(f"memory: {results['memory']}", flush=True)
+        report(results, arguments)
+    finally:
+        if postfix_etc:
+            subprocess.run(["postfix", "-c", str(postfix_etc), "stop"], capture_output=True)
+        processes.stop()
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(results: dict[str, dict], arguments) -> None:
+    a, b, c, r = (results[name] for name in "ABCR")
+    ratios = {
+        "B/A throughput (target >= 0.8)": b["per_second"] / a["per_second"],
+        "C/R throughput (target >= 1.0)": c["per_second"] / r["per_second"],
+        "C/R p50 latency (target <= 0.7)": c["p50_ms"] / r["p50_ms"],
+    }
+    print()
+    print(f"{'variant':<40}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
+    for name, label in (("A", "A Postfix, no milter"), ("B", "B mailbasic, stand-in scanners"),
+                        ("C", "C mailbasic, spamd + clamd"),
+                        ("R", "R clamav-milter + spamass-milter")):
+        row = results[name]
+        print(f"{label:<40}{row['per_second']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
+              f"{row['failed']:>8}")
+    print()
+    for label, value in ratios.items():
+        print(f"{label:<40}{value:>10.2f}")
+    memory = results["memory"]
+    print(f"{'peak milter RSS, 20 x 20 MB (<= 150 MB)':<40}{memory['peak_rss_mb']:>10} MB"
+          f"  ({memory['messages']} messages, {memory['failed']} failed)")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"milter-{stamp}.json"
+    path.write_text(json.dumps({"arguments": vars(arguments), "results": results,
+                                "ratios": ratios}, indent=2) + "\n")
+    print(f"\nraw figures: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Connection, delete, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from mailbasic.schema import SmtpRecipient, SmtpTransaction
@@ -27,17 +28,31 @@ class TransactionRecord:
     verdicts: dict[str, Any] = field(default_factory=dict)
 
 
-def record(session: Session, entry: TransactionRecord) -> SmtpTransaction:
-    row = SmtpTransaction(
-        queue_id=entry.queue_id, client_address=entry.client_address,
-        client_name=entry.client_name, helo=entry.helo, tls=entry.tls,
-        auth_user=entry.auth_user, sender=entry.sender.lower(), size=entry.size,
-        verdicts=entry.verdicts, reply=entry.reply,
-        recipients=[SmtpRecipient(address=address.lower(), outcome=outcome)
-                    for address, outcome in entry.recipients])
-    session.add(row)
-    session.flush()
-    return row
+# One round trip for the transaction and all its recipients: the milter writes this for
+# every message before it answers, so it is on the hot path.
+_RECORD = text("""
+WITH logged AS (
+    INSERT INTO smtp_transactions (queue_id, client_address, client_name, helo, tls,
+                                   auth_user, sender, size, verdicts, reply)
+    VALUES (:queue_id, :client_address, :client_name, :helo, :tls, :auth_user, :sender,
+            :size, CAST(:verdicts AS jsonb), :reply)
+    RETURNING id
+)
+INSERT INTO smtp_recipients (transaction_id, address, outcome)
+SELECT logged.id, recipient.address, recipient.outcome
+FROM logged, unnest(CAST(:addresses AS text[]), CAST(:outcomes AS text[]))
+     AS recipient(address, outcome)
+""")
+
+
+def record(connection: Connection, entry: TransactionRecord) -> None:
+    connection.execute(_RECORD, {
+        "queue_id": entry.queue_id, "client_address": entry.client_address,
+        "client_name": entry.client_name, "helo": entry.helo, "tls": entry.tls,
+        "auth_user": entry.auth_user, "sender": entry.sender.lower(), "size": entry.size,
+        "verdicts": json.dumps(entry.verdicts), "reply": entry.reply,
+        "addresses": [address.lower() for address, _ in entry.recipients],
+        "outcomes": [outcome for _, outcome in entry.recipients]})
 
 
 def search(session: Session, *, address: str | None = None, queue_id: str | None = None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mailbasic import db, smtplog
+from sqlalchemy import create_engine
+
+from mailbasic import smtplog
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.message import Client
@@ -11,11 +13,14 @@ from mailbasic.smtplog import TransactionRecord
 
 class TransactionLog:
     def __init__(self, settings: Settings) -> None:
-        self.engine = db.make_engine(settings)
+        # No pre-ping: a dropped connection fails one message (a tempfail, retried by
+        # the sender) and the pool replaces it; pinging would cost a round trip each time.
+        self.engine = create_engine(settings.database_url, pool_size=10, max_overflow=40,
+                                    connect_args={"connect_timeout": 5})
 
     def record(self, entry: TransactionRecord) -> None:
-        with db.transaction(self.engine) as session:
-            smtplog.record(session, entry)
+        with self.engine.begin() as connection:
+            smtplog.record(connection, entry)
 
 
 def make_record(queue_id: str, client: Client, sender: str, size: int | None,

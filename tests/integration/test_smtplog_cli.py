@@ -5,20 +5,20 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 
-from mailbasic import db, smtplog
+from mailbasic import smtplog
 from mailbasic.schema import SmtpTransaction
 from mailbasic.smtplog import TransactionRecord
 
 
 def add(engine, queue_id, sender, recipients, days_ago=0):
-    with db.transaction(engine) as session:
-        row = smtplog.record(session, TransactionRecord(
+    with engine.begin() as connection:
+        smtplog.record(connection, TransactionRecord(
             queue_id=queue_id, client_address="192.0.2.7", client_name="mx.remote.example",
             helo="mx.remote.example", tls="TLSv1.3 TLS_AES_256_GCM_SHA384", auth_user=None,
             sender=sender, size=1234, reply="250 accepted",
             recipients=[(address, "accepted") for address in recipients],
             verdicts={"spam": {"verdict": "ham", "reason": "score 0.1/5.0"}}))
-        session.execute(update(SmtpTransaction).where(SmtpTransaction.id == row.id).values(
+        connection.execute(update(SmtpTransaction).where(SmtpTransaction.queue_id == queue_id).values(
             logged_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
 
 

@@ -27,9 +27,12 @@ from pathlib import Path
 from mailbasic.config import MIB, Settings, render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import HOST, Ports
-from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
-
+import grp
+import os
 import smtplib
+import socket
+
+from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
 
 RESULTS = Path(__file__).parent / "results"
 SENDER, RECIPIENT = "sender@bench.example", "rcpt@bench.example"
@@ -65,8 +68,9 @@ class Processes:
 
     def start(self, argv: list[str], log: Path) -> subprocess.Popen:
         with log.open("ab") as output:
+            # umask 007: milter sockets in the setgid directory are Postfix's to use
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, umask=0o007)
         self.started.append(process)
         return process
 
@@ -80,34 +84,51 @@ class Processes:
                 process.wait()
 
 
-def start_milter(processes: Processes, root: Path, name: str, settings: Settings):
+def socket_directory(root: Path) -> Path:
+    """Every milter listens on a unix socket here (as Debian sets them up): over TCP on
+    loopback, Nagle and delayed ACKs add ~40 ms per message to any milter."""
+    directory = root / "sockets"
+    directory.mkdir(exist_ok=True)
+    os.chown(directory, -1, grp.getgrnam("postfix").gr_gid)
+    directory.chmod(0o2770)
+    return directory
+
+
+def unix_accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(2)
+        probe.connect(str(path))
+    return True
+
+
+def start_milter(processes: Processes, root: Path, name: str, settings: Settings) -> tuple:
     config = root / f"{name}.toml"
-    config.write_text(render_settings(settings))
+    path = socket_directory(root) / f"{name}.sock"
+    config.write_text(render_settings(replace(settings, milter_socket=f"unix:{path}")))
     executable = Path(sys.executable).with_name("mailbasic")
     process = processes.start([str(executable), "--config", str(config), "milter"],
                               root / f"{name}.log")
-    port = int(settings.milter_socket.split(":")[1].split("@")[0])
-    wait_until(lambda: accepts_connections(port), what=name, timeout=30,
-               log=root / f"{name}.log")
-    return process
+    wait_until(lambda: unix_accepts(path), what=name, timeout=30, log=root / f"{name}.log")
+    return process, f"unix:{path}"
 
 
-def start_reference(processes: Processes, root: Path, stack: Stack,
-                    clamav_port: int, spamass_port: int) -> str:
+def start_reference(processes: Processes, root: Path, stack: Stack) -> str:
+    sockets = socket_directory(root)
+    clamav, spamass = sockets / "clamav-milter.sock", sockets / "spamass-milter.sock"
     config = root / "clamav-milter.conf"
-    config.write_text(f"MilterSocket inet:{clamav_port}@{HOST}\nForeground yes\n"
+    config.write_text(f"MilterSocket {clamav}\nMilterSocketMode 660\nForeground yes\n"
                       f"ClamdSocket tcp:{HOST}:{stack.ports.clamd}\nOnClean Accept\n"
                       "OnInfected Reject\nOnFail Defer\nAddHeader Replace\n"
                       "LogFile " + str(root / "clamav-milter-internal.log") + "\n"
                       "MaxFileSize 40M\nReadTimeout 120\n")
     processes.start(["clamav-milter", "-c", str(config)], root / "clamav-milter.log")
-    processes.start(["spamass-milter", "-p", f"inet:{spamass_port}@{HOST}", "-u", "mailbasic",
+    processes.start(["spamass-milter", "-p", str(spamass), "-u", "mailbasic",
                      "--", "-d", HOST, "-p", str(stack.ports.spamd)],
                     root / "spamass-milter.log")
-    for port in (clamav_port, spamass_port):
-        wait_until(lambda: accepts_connections(port), what=f"reference milter on {port}",
+    for path in (clamav, spamass):
+        wait_until(lambda: unix_accepts(path), what=f"reference milter {path.name}",
                    timeout=30)
-    return f"inet:{HOST}:{clamav_port},inet:{HOST}:{spamass_port}"
+    return f"unix:{clamav},unix:{spamass}"
 
 
 def start_postfix(root: Path, variants: dict[str, tuple[int, str]], sink_port: int) -> Path:
@@ -222,8 +243,7 @@ def main() -> None:
         stack.spamd.wait_ready()
         stack.clamd.wait_ready()
         port = {name: free_port() for name in (
-            "A", "B", "C", "R", "M", "sink", "milter_b", "milter_c", "milter_m",
-            "clamav", "spamass", "stand_spamd", "stand_clamd")}
+            "A", "B", "C", "R", "M", "sink", "stand_spamd", "stand_clamd")}
         processes.start(["smtp-sink", "-u", "postfix", f"{HOST}:{port['sink']}", "256"],
                         root / "smtp-sink.log")
         processes.start([sys.executable, str(Path(__file__).with_name("standins.py")),
@@ -233,20 +253,16 @@ def main() -> None:
                    timeout=30)
         # Messages are 2 KB; above the spam cap only in the memory test.
         base = replace(stack.settings, spamd_timeout=60, clamd_timeout=120)
-        start_milter(processes, root, "milter-b", replace(
-            base, milter_socket=f"inet:{port['milter_b']}@{HOST}",
-            spamd_port=port["stand_spamd"], clamd_port=port["stand_clamd"]))
-        start_milter(processes, root, "milter-c", replace(
-            base, milter_socket=f"inet:{port['milter_c']}@{HOST}"))
-        memory_milter = start_milter(processes, root, "milter-m", replace(
-            base, milter_socket=f"inet:{port['milter_m']}@{HOST}"))
-        reference = start_reference(processes, root, stack, port["clamav"], port["spamass"])
+        _, socket_b = start_milter(processes, root, "milter-b", replace(
+            base, spamd_port=port["stand_spamd"], clamd_port=port["stand_clamd"]))
+        _, socket_c = start_milter(processes, root, "milter-c", base)
+        memory_milter, socket_m = start_milter(processes, root, "milter-m", base)
         variants = {
             "A": (port["A"], ""),
-            "B": (port["B"], f"inet:{HOST}:{port['milter_b']}"),
-            "C": (port["C"], f"inet:{HOST}:{port['milter_c']}"),
-            "R": (port["R"], reference),
-            "M": (port["M"], f"inet:{HOST}:{port['milter_m']}"),
+            "B": (port["B"], socket_b),
+            "C": (port["C"], socket_c),
+            "R": (port["R"], start_reference(processes, root, stack)),
+            "M": (port["M"], socket_m),
         }
         postfix_etc = start_postfix(root, variants, port["sink"])
 

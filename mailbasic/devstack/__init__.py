@@ -37,7 +37,8 @@ class Stack:
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
                                  mail_root=str(self.layout.mail),
-                                 milter_socket=f"inet:{ports.milter}@{HOST}",
+                                 milter_socket=f"unix:{self.layout.component('milter')}"
+                                               "/milter.sock",
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd)
         self.certificates = Certificates(self.layout.tls)
@@ -45,7 +46,7 @@ class Stack:
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
-        self.milter = MilterDaemon(self.layout, ports.milter)
+        self.milter = MilterDaemon(self.layout)
         self.clamd = Clamd(self.layout, ports.clamd)
 
     @property
@@ -112,7 +113,8 @@ class Stack:
             f"  IMAP STARTTLS        {HOST}:{p.imap}   IMAPS {HOST}:{p.imaps}",
             f"  POP3 STARTTLS        {HOST}:{p.pop3}   POP3S {HOST}:{p.pop3s}",
             f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
-            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}   milter {HOST}:{p.milter}",
+            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
+            f"  mailbasic milter     {self.milter.socket}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

@@ -25,13 +25,12 @@ class Ports:
     pop3s: int
     spamd: int
     clamd: int
-    milter: int
 
     @classmethod
     def fixed(cls) -> Ports:
         """The ports `make run` uses: high, memorable, none of the privileged mail ports."""
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
-                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310, milter=10030)
+                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310)
 
     @classmethod
     def free(cls) -> Ports:
@@ -58,8 +57,10 @@ class StackState:
     @classmethod
     def load(cls, path: Path) -> StackState:
         data = json.loads(path.read_text())
-        # A stack made by an older version lacks the newer servers' ports: use defaults.
-        ports = {**dataclasses.asdict(Ports.fixed()), **data["ports"]}
+        # A stack made by another version may lack or have extra ports: defaults fill in.
+        known = {field.name for field in dataclasses.fields(Ports)}
+        ports = {**dataclasses.asdict(Ports.fixed()),
+                 **{name: port for name, port in data["ports"].items() if name in known}}
         return cls(Ports(**ports), data["database_password"], data["service_domain"])
 
 

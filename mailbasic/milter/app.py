@@ -8,6 +8,7 @@ mail is lost, and nothing passes unchecked.
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import Milter
@@ -201,6 +202,8 @@ def configure(settings: Settings, pipeline: Pipeline | None = None,
 def run(settings: Settings) -> None:
     """Serve milter connections on settings.milter_socket until stopped."""
     configure(settings)
+    if settings.milter_socket.startswith("unix:"):
+        os.umask(0o007)  # the socket: ours and our group's (postfix), nobody else's
     Milter.factory = MailbasicMilter
     Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY)
     log.info("mailbasic milter listening on %s", settings.milter_socket)

@@ -14,7 +14,10 @@ DEBIAN_PACKAGES := \
 	clamav clamav-daemon \
 	libmilter-dev openssl ca-certificates
 
-.PHONY: all deps debian-packages run stop test clean
+# The reference milters the benchmark compares against.
+BENCH_PACKAGES := clamav-milter spamass-milter spamc
+
+.PHONY: all deps debian-packages run stop test bench clean
 
 all: test
 
@@ -38,6 +41,10 @@ stop:
 
 test: deps
 	$(VENV)/bin/pytest
+
+bench: deps
+	scripts/install-debian-packages $(BENCH_PACKAGES)
+	$(VENV)/bin/python bench/milter_bench.py
 
 clean: stop
 	rm -rf $(VENV) $(STACK_DIR) *.egg-info

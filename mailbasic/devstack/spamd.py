@@ -11,8 +11,8 @@ USER = "debian-spamd"
 class Spamd:
     name = "spamd"
 
-    def __init__(self, layout: Layout, port: int) -> None:
-        self.port = port
+    def __init__(self, layout: Layout, port: int, max_children: int = 3) -> None:
+        self.port, self.max_children = port, max_children
         self.directory = layout.component(self.name)
         self.pidfile = self.directory / "spamd.pid"
         self.logfile = layout.log(self.name)
@@ -25,7 +25,7 @@ class Spamd:
         start_daemon(["spamd", "--daemonize", f"--pidfile={self.pidfile}",
              f"--listen={HOST}:{self.port}", f"--allowed-ips={HOST}",
              f"--username={USER}", f"--helper-home-dir={self.directory}",
-             "--nouser-config", "--local", "--max-children=3", "--min-children=1",
+             "--nouser-config", "--local", f"--max-children={self.max_children}", "--min-children=1",
              f"--syslog={self.logfile}"], self.logfile)
 
     def wait_ready(self) -> None:

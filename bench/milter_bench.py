@@ -3,6 +3,7 @@ milter's peak memory with 20 concurrent 20 MB messages.
 
 One Postfix (relaying to smtp-sink) with one smtpd port per variant:
   A  no milter
+  N  a pymilter milter that does nothing (bench/noop_milter.py): the protocol's floor
   B  mailbasic milter with instant stand-in scanners (bench/standins.py)
   C  mailbasic milter with the real spamd + clamd
   R  Debian's clamav-milter + spamass-milter with the same spamd + clamd
@@ -215,6 +216,56 @@ def load(port: int, payload: bytes, connections: int, per_connection: int) -> di
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
 
 
+CPU_GROUPS = {
+    "postfix": {"master", "smtpd", "cleanup", "qmgr", "smtp", "trivial-rewrite", "anvil",
+                "postlogd", "smtp-sink", "proxymap", "tlsmgr", "scache"},
+    "scanners": {"spamd", "spamd child", "clamd", "clamav-milter", "spamass-milter",
+                 "spamc"},
+    "postgres": {"postgres"},
+}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by each process group (milter, scanners, Postfix, ...)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        # utime, stime, and the same of children it reaped: a spamd child or smtpd that
+        # exits during a run moves its time into its parent's.
+        used = sum(int(value) for value in fields[11:15]) / ticks
+        if "milter-" in command and ".toml" in command:
+            group = "mailbasic milter"
+        elif "noop_milter.py" in command:
+            group = "noop milter"
+        elif "standins.py" in command:
+            group = "scanners"
+        elif int(stat.parent.name) == os.getpid():
+            group = "load generator"
+        else:
+            group = next((group for group, names in CPU_GROUPS.items() if name in names),
+                         None)
+        if group:
+            totals[group] = totals.get(group, 0.0) + used
+    return totals
+
+
+def measured(port: int, payload: bytes, connections: int, per_connection: int) -> dict:
+    before = cpu_seconds()
+    result = load(port, payload, connections, per_connection)
+    after = cpu_seconds()
+    result["cpu_ms_per_message"] = {
+        group: round((after[group] - before.get(group, 0.0)) * 1000 / result["messages"], 2)
+        for group in after if after[group] - before.get(group, 0.0) > 0}
+    return result
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -228,6 +279,9 @@ def main() -> None:
     options.add_argument("--messages", type=int, default=25, help="per connection")
     options.add_argument("--size", type=int, default=2048, help="message bytes")
     options.add_argument("--big", type=int, default=19 * MIB, help="bytes, memory test")
+    options.add_argument("--spamd-children", type=int, default=10)
+    options.add_argument("--profile-pause", action="store_true",
+                         help="wait for Enter before each variant (to attach a profiler)")
     arguments = options.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mailbasic-bench-"))
@@ -237,13 +291,15 @@ def main() -> None:
     postfix_etc = None
     try:
         stack.prepare()
+        # Enough spamd children that CPU, not the number of children, limits throughput.
+        stack.spamd.max_children = arguments.spamd_children
         for scanner in (stack.spamd, stack.clamd):
             scanner.launch()
         stack.start_database()
         stack.spamd.wait_ready()
         stack.clamd.wait_ready()
         port = {name: free_port() for name in (
-            "A", "B", "C", "R", "M", "sink", "stand_spamd", "stand_clamd")}
+            "A", "N", "B", "C", "R", "M", "sink", "stand_spamd", "stand_clamd")}
         processes.start(["smtp-sink", "-u", "postfix", f"{HOST}:{port['sink']}", "256"],
                         root / "smtp-sink.log")
         processes.start([sys.executable, str(Path(__file__).with_name("standins.py")),
@@ -257,8 +313,13 @@ def main() -> None:
             base, spamd_port=port["stand_spamd"], clamd_port=port["stand_clamd"]))
         _, socket_c = start_milter(processes, root, "milter-c", base)
         memory_milter, socket_m = start_milter(processes, root, "milter-m", base)
+        noop = socket_directory(root) / "noop.sock"
+        processes.start([sys.executable, str(Path(__file__).with_name("noop_milter.py")),
+                         f"unix:{noop}"], root / "noop.log")
+        wait_until(lambda: unix_accepts(noop), what="noop milter", timeout=30)
         variants = {
             "A": (port["A"], ""),
+            "N": (port["N"], f"unix:{noop}"),
             "B": (port["B"], socket_b),
             "C": (port["C"], socket_c),
             "R": (port["R"], start_reference(processes, root, stack)),
@@ -268,10 +329,12 @@ def main() -> None:
 
         payload = ham(arguments.size)
         results: dict[str, dict] = {}
-        for name in ("A", "B", "C", "R"):
+        for name in ("A", "N", "B", "C", "R"):
+            if arguments.profile_pause:
+                input(f"variant {name} next; Enter to start ")
             load(variants[name][0], payload, 4, 5)  # warm up: processes, caches
-            results[name] = load(variants[name][0], payload, arguments.connections,
-                                 arguments.messages)
+            results[name] = measured(variants[name][0], payload, arguments.connections,
+                                     arguments.messages)
             print(f"{name}: {results[name]}", flush=True)
 
         big = big_attachment(arguments.big)
@@ -288,15 +351,18 @@ def main() -> None:
 
 
 def report(results: dict[str, dict], arguments) -> None:
-    a, b, c, r = (results[name] for name in "ABCR")
+    a, n, b, c, r = (results[name] for name in "ANBCR")
     ratios = {
         "B/A throughput (target >= 0.8)": b["per_second"] / a["per_second"],
+        "N/A throughput (no-op milter: floor)": n["per_second"] / a["per_second"],
+        "B/N throughput (mailbasic vs no-op)": b["per_second"] / n["per_second"],
         "C/R throughput (target >= 1.0)": c["per_second"] / r["per_second"],
         "C/R p50 latency (target <= 0.7)": c["p50_ms"] / r["p50_ms"],
     }
     print()
     print(f"{'variant':<40}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
-    for name, label in (("A", "A Postfix, no milter"), ("B", "B mailbasic, stand-in scanners"),
+    for name, label in (("A", "A Postfix, no milter"), ("N", "N no-op pymilter"),
+                        ("B", "B mailbasic, stand-in scanners"),
                         ("C", "C mailbasic, spamd + clamd"),
                         ("R", "R clamav-milter + spamass-milter")):
         row = results[name]
@@ -305,6 +371,11 @@ def report(results: dict[str, dict], arguments) -> None:
     print()
     for label, value in ratios.items():
         print(f"{label:<40}{value:>10.2f}")
+    print("\nCPU ms per message, by process group (2 cores shared by all):")
+    for name in "ANBCR":
+        groups = results[name]["cpu_ms_per_message"]
+        print(f"  {name}: " + ", ".join(f"{group} {value}" for group, value in
+                                     sorted(groups.items(), key=lambda item: -item[1])))
     memory = results["memory"]
     print(f"{'peak milter RSS, 20 x 20 MB (<= 150 MB)':<40}{memory['peak_rss_mb']:>10} MB"
           f"  ({memory['messages']} messages, {memory['failed']} failed)")

@@ -27,6 +27,11 @@ TEMPLATE_DATABASE = "mailbasic_template"
 _database_numbers = itertools.count(1)
 
 
+def start(server) -> None:
+    server.launch()
+    server.wait_ready()
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="mailbasic-test-stack-"))
@@ -48,36 +53,31 @@ def postgres(stack: Stack) -> Stack:
 
 @pytest.fixture(scope="session")
 def dovecot(postgres: Stack) -> Stack:
-    postgres.dovecot.launch()
-    postgres.dovecot.wait_ready()
+    start(postgres.dovecot)
     return postgres
 
 
 @pytest.fixture(scope="session")
 def milter(spamd: Stack, clamd: Stack, postgres: Stack) -> Stack:
-    postgres.milter.launch()
-    postgres.milter.wait_ready()
+    start(postgres.milter)
     return postgres
 
 
 @pytest.fixture(scope="session")
 def postfix(dovecot: Stack, milter: Stack) -> Stack:
-    dovecot.postfix.launch()
-    dovecot.postfix.wait_ready()
+    start(dovecot.postfix)
     return dovecot
 
 
 @pytest.fixture(scope="session")
 def spamd(stack: Stack) -> Stack:
-    stack.spamd.launch()
-    stack.spamd.wait_ready()
+    start(stack.spamd)
     return stack
 
 
 @pytest.fixture(scope="session")
 def clamd(stack: Stack) -> Stack:
-    stack.clamd.launch()
-    stack.clamd.wait_ready()
+    start(stack.clamd)
     return stack
 
 

@@ -67,6 +67,15 @@ class Settings:
     clamd_timeout: float = 30.0
     unscannable_action: str = "tempfail"
     log_retention_days: int = 180
+    policy_socket: str = "inet:10040@127.0.0.1"
+    policy_checks: tuple[str, ...] = ("size", "sender_login", "rate_limit", "recipient",
+                                      "inactive", "quota")
+    policy_cache_seconds: float = 30.0
+    inactive_text: str = ("the mailbox of this recipient is inactive and does not "
+                          "receive mail")
+    quota_refusal: str = "permanent"
+    rate_messages_per_hour: int = 200
+    rate_recipients_per_hour: int = 1000
 
 
 def _string(value: Any) -> str:
@@ -142,6 +151,50 @@ def _days(value: Any) -> int:
     return value
 
 
+POLICY_CHECKS = ("size", "sender_login", "rate_limit", "recipient", "inactive", "quota")
+
+
+def _check_order(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or any(name not in POLICY_CHECKS
+                                                        for name in value):
+        raise ValueError(f"must be a list of checks from {', '.join(POLICY_CHECKS)}")
+    if len(set(value)) != len(value):
+        raise ValueError("names a check twice")
+    return tuple(value)
+
+
+def _cache_seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 600:
+        raise ValueError("must be a number of seconds from 0 to 600")
+    return float(value)
+
+
+def _reply_text(value: Any) -> str:
+    text = _string(value)
+    if len(text) > 200 or any(not character.isprintable() for character in text):
+        raise ValueError("must be one line of at most 200 printable characters")
+    return text
+
+
+def _quota_refusal(value: Any) -> str:
+    if value not in ("permanent", "temporary"):
+        raise ValueError('must be "permanent" (552 5.2.2) or "temporary" (452 4.2.2)')
+    return value
+
+
+def _per_hour(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**7:
+        raise ValueError("must be a whole number from 1 to 10000000")
+    return value
+
+
+def _policy_socket(value: Any) -> str:
+    socket = _string(value)
+    if not re.match(r"^(inet:\d{1,5}@[A-Za-z0-9.:-]+|unix:/\S+)$", socket):
+        raise ValueError(f"must be inet:PORT@HOST or unix:/PATH, got {value!r}")
+    return socket
+
+
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _string),
@@ -164,6 +217,13 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "timeout"): ("clamd_timeout", _seconds),
     ("clamd", "unscannable"): ("unscannable_action", _unscannable_action),
     ("log", "retention_days"): ("log_retention_days", _days),
+    ("policy", "socket"): ("policy_socket", _policy_socket),
+    ("policy", "checks"): ("policy_checks", _check_order),
+    ("policy", "cache_seconds"): ("policy_cache_seconds", _cache_seconds),
+    ("policy", "inactive_text"): ("inactive_text", _reply_text),
+    ("policy", "quota_refusal"): ("quota_refusal", _quota_refusal),
+    ("policy", "messages_per_hour"): ("rate_messages_per_hour", _per_hour),
+    ("policy", "recipients_per_hour"): ("rate_recipients_per_hour", _per_hour),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -225,6 +285,7 @@ def render_settings(settings: Settings) -> str:
     for field in dataclasses.fields(settings):
         section, key = by_field[field.name]
         value = getattr(settings, field.name)
-        text = json.dumps(value)  # a JSON string, number or boolean is valid TOML
+        # A JSON string, number, boolean or list of strings is valid TOML.
+        text = json.dumps(list(value) if isinstance(value, tuple) else value)
         sections.setdefault(section, []).append(f"{key} = {text}")
     return "\n".join(f"[{name}]\n" + "\n".join(lines) + "\n" for name, lines in sections.items())

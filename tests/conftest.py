@@ -64,7 +64,13 @@ def milter(spamd: Stack, clamd: Stack, postgres: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def postfix(dovecot: Stack, milter: Stack) -> Stack:
+def policy(postgres: Stack) -> Stack:
+    start(postgres.policy)
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: Stack, milter: Stack, policy: Stack) -> Stack:
     start(dovecot.postfix)
     return dovecot
 

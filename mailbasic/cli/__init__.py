@@ -8,7 +8,8 @@ import sys
 import click
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from mailbasic.cli import address, config, customer, database, domain, log, mailbox, milter
+from mailbasic.cli import (address, config, customer, database, domain, log, mailbox, milter,
+                           policy)
 from mailbasic.cli.context import CliContext
 from mailbasic.errors import Conflict, DatabaseUnavailable, MailbasicError
 
@@ -50,5 +51,5 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 for group in (database.group, domain.group, customer.group, mailbox.group, address.group,
-              config.group, log.group, milter.command):
+              config.group, log.group, milter.command, policy.command):
     main.add_command(group)

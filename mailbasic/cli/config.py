@@ -42,7 +42,8 @@ def dovecot(context: CliContext, output_dir: Path | None, sql_conf: str) -> None
         sql_conf = str(output_dir / "dovecot-sql.conf.ext")
     files = {"dovecot-sql.conf.ext": mtaconfig.dovecot_sql_conf(context.settings),
              "auth-mailbasic.conf.ext": mtaconfig.dovecot_auth_conf(
-                 sql_conf, context.settings.service_domain)}
+                 sql_conf, context.settings.service_domain),
+             "dovecot-dict-sql.conf.ext": mtaconfig.dovecot_dict_conf(context.settings)}
     _write_or_print(files, output_dir)
 
 

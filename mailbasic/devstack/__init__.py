@@ -14,7 +14,7 @@ from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
-from mailbasic.devstack.milter import MilterDaemon
+from mailbasic.devstack.daemons import ServiceDaemon
 from mailbasic.devstack.postfix import Postfix
 from mailbasic.devstack.postgres import Postgres
 from mailbasic.devstack.process import StackError
@@ -39,6 +39,8 @@ class Stack:
                                  mail_root=str(self.layout.mail),
                                  milter_socket=f"unix:{self.layout.component('milter')}"
                                                "/milter.sock",
+                                 policy_socket=f"unix:{self.layout.component('policy')}"
+                                               "/policy.sock",
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd)
         self.certificates = Certificates(self.layout.tls)
@@ -46,12 +48,14 @@ class Stack:
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
-        self.milter = MilterDaemon(self.layout)
+        self.milter = ServiceDaemon(self.layout, "milter")
+        self.policy = ServiceDaemon(self.layout, "policy")
         self.clamd = Clamd(self.layout, ports.clamd)
 
     @property
     def servers(self) -> list:
-        return [self.spamd, self.clamd, self.postgres, self.milter, self.dovecot, self.postfix]
+        return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.dovecot,
+                self.postfix]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -80,7 +84,7 @@ class Stack:
                 started.append(scanner)
             started.append(self.postgres)
             self.start_database()
-            for server in (self.milter, self.dovecot, self.postfix):
+            for server in (self.milter, self.policy, self.dovecot, self.postfix):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -115,6 +119,7 @@ class Stack:
             f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
             f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
             f"  mailbasic milter     {self.milter.socket}",
+            f"  mailbasic policy     {self.policy.socket}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

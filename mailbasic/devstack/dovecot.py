@@ -55,6 +55,10 @@ class Dovecot:
         sql_conf = self.directory / "dovecot-sql.conf.ext"
         sql_conf.write_text(mtaconfig.dovecot_sql_conf(self.settings))
         sql_conf.chmod(0o600)
+        dict_conf = self.directory / "dovecot-dict-sql.conf.ext"
+        dict_conf.write_text(mtaconfig.dovecot_dict_conf(self.settings))
+        dict_conf.chmod(0o600)
+        chown(dict_conf, "dovecot")  # Dovecot's dict process runs as its internal user
         auth_conf = self.directory / "auth-sql.conf.ext"
         auth_conf.write_text(mtaconfig.dovecot_auth_conf(str(sql_conf),
                                                          self.settings.service_domain))
@@ -65,4 +69,5 @@ class Dovecot:
                mail_user=MAIL_USER, mail_uid=mail.pw_uid, mail_gid=mail.pw_gid,
                auth_conf=auth_conf, imap_port=self.ports.imap, imaps_port=self.ports.imaps,
                pop3_port=self.ports.pop3, pop3s_port=self.ports.pop3s,
-               lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket)
+               lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket,
+               dict_conf=dict_conf)

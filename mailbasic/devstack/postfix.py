@@ -71,7 +71,9 @@ class Postfix:
                lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket,
                lookups=mtaconfig.postfix_main_cf(self.settings, str(maps)),
                key=self.certificates.key, certificate=self.certificates.certificate,
-               milter_socket=self.settings.milter_socket.removeprefix("unix:"))
+               milter_socket=self.settings.milter_socket.removeprefix("unix:"),
+               policy_socket=self.settings.policy_socket.removeprefix("unix:"))
         render("master.cf", self.config_directory / "master.cf", host=HOST,
+               policy_socket=self.settings.policy_socket.removeprefix("unix:"),
                smtp_port=self.ports.smtp, submission_port=self.ports.submission,
                smtps_port=self.ports.smtps)

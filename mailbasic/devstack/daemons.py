@@ -1,6 +1,7 @@
-"""The mailbasic milter of the stack, run as `mailbasic milter` in the background.
+"""mailbasic's own daemons in the stack (`mailbasic milter`, `mailbasic policy`), run in
+the background.
 
-It listens on a unix socket: over TCP on loopback, Nagle's algorithm and delayed ACKs
+Each listens on a unix socket: over TCP on loopback, Nagle's algorithm and delayed ACKs
 between Postfix and libmilter add about 40 ms to every message. The socket's directory
 is setgid group postfix, so the socket (umask 007) is Postfix's to use and nobody else's.
 """
@@ -23,14 +24,12 @@ def chown_group(path: Path, group: str) -> None:
     os.chown(path, -1, grp.getgrnam(group).gr_gid)
 
 
-class MilterDaemon:
-    name = "milter"
-
-    def __init__(self, layout: Layout) -> None:
-        self.layout = layout
+class ServiceDaemon:
+    def __init__(self, layout: Layout, name: str) -> None:
+        self.layout, self.name = layout, name
         self.directory = layout.component(self.name)
-        self.socket = self.directory / "milter.sock"
-        self.pidfile = self.directory / "milter.pid"
+        self.socket = self.directory / f"{name}.sock"
+        self.pidfile = self.directory / f"{name}.pid"
         self.logfile = layout.log(self.name)
         self.process: subprocess.Popen | None = None
 
@@ -41,13 +40,13 @@ class MilterDaemon:
         executable = Path(sys.executable).with_name("mailbasic")
         with self.logfile.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(executable), "--config", str(self.layout.config_file), "milter"],
+                [str(executable), "--config", str(self.layout.config_file), self.name],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # outlives `mailbasic-stack up`
         self.pidfile.write_text(f"{self.process.pid}\n")
 
     def wait_ready(self) -> None:
-        wait_until(self._accepts_connections, what="mailbasic milter", timeout=30,
+        wait_until(self._accepts_connections, what=f"mailbasic {self.name}", timeout=30,
                    log=self.logfile)
 
     def _accepts_connections(self) -> bool:
@@ -58,7 +57,7 @@ class MilterDaemon:
 
     def stop(self) -> None:
         if self.process is None:  # started by an earlier `mailbasic-stack up`
-            stop_pidfile(self.pidfile, "mailbasic milter")
+            stop_pidfile(self.pidfile, f"mailbasic {self.name}")
             return
         self.process.terminate()  # our child: wait for it, or it lingers as a zombie
         try:

@@ -1,0 +1,21 @@
+"""`mailbasic policy`: the Postfix access policy daemon (check_policy_service)."""
+
+import logging
+import signal
+import sys
+
+import click
+
+from mailbasic.cli.context import CliContext, pass_context
+
+
+@click.command("policy")
+@pass_context
+def command(context: CliContext) -> None:
+    """Serve Postfix's policy requests on the configured socket (runs in foreground)."""
+    from mailbasic.policy import server
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s[%(process)d]: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.run(context.settings)

@@ -1,0 +1,1 @@
+"""The Postfix SMTPD access policy daemon (SMTPD_POLICY_README)."""

@@ -1,0 +1,28 @@
+"""Quota: what Dovecot counts as used, plus the announced size, over the mailbox quota."""
+
+from mailbasic.config import Settings
+from mailbasic.policy.directory import Directory
+from mailbasic.policy.request import PolicyRequest, Verdict
+
+
+class QuotaCheck:
+    name = "quota"
+
+    def __init__(self, settings: Settings, directory: Directory) -> None:
+        self.directory = directory
+        self.code = "552 5.2.2" if settings.quota_refusal == "permanent" else "452 4.2.2"
+
+    def check(self, request: PolicyRequest) -> Verdict | None:
+        # At end of data Postfix names the recipient only when there is exactly one.
+        if not request.recipient or not (request.at_rcpt or request.at_end_of_message):
+            return None
+        found = self.directory.recipient(request.recipient)
+        if found is None or found.mailbox_id is None:
+            return None
+        used = self.directory.used_bytes(found.login)
+        if used + (request.size or 0) <= found.quota_bytes:
+            return None
+        return Verdict(f"{self.code} Mailbox full, the recipient cannot receive this "
+                       "message now",
+                       f"{found.login}: {used} used + {request.size or 0} > "
+                       f"{found.quota_bytes}")

@@ -1,0 +1,131 @@
+"""What the checks look up in the account database.
+
+Settings (which mailbox an address reaches, its state and quota) are cached for a short
+time: a change made with the CLI takes effect within policy.cache_seconds. Live figures
+are never cached: quota usage is read fresh (Dovecot updates it with every delivery), and
+rate counters are counted in the database, atomically, so they survive a restart and add
+up across several daemons.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, TypeVar
+
+from sqlalchemy import Engine, text
+
+Value = TypeVar("Value")
+
+
+class TtlCache(Generic[Value]):
+    def __init__(self, seconds: float, maximum: int = 100_000) -> None:
+        self.seconds, self.maximum = seconds, maximum
+        self.entries: dict[Hashable, tuple[float, Value]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], Value]) -> Value:
+        now = time.monotonic()
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = load()
+        with self.lock:
+            if len(self.entries) >= self.maximum:
+                self.entries.clear()  # crude but bounded; a refill costs one query each
+            self.entries[key] = (now + self.seconds, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient address in a hosted domain, and the mailbox it reaches (if any)."""
+
+    mailbox_id: int | None
+    login: str | None
+    active: bool
+    quota_bytes: int
+
+
+_RECIPIENT = text("""
+SELECT m.id, lower(p.local_part || '@' || pd.name), m.receiving_state = 'active',
+       m.quota_bytes
+FROM domains d
+LEFT JOIN addresses a ON a.domain_id = d.id AND a.local_part = :local_part
+LEFT JOIN mailboxes m ON m.id = COALESCE(a.mailbox_id, d.catch_all_mailbox_id)
+LEFT JOIN addresses p ON p.mailbox_id = m.id AND p.is_primary
+LEFT JOIN domains pd ON pd.id = p.domain_id
+WHERE d.name = :domain
+""")
+
+_USAGE = text("SELECT bytes FROM quota_usage WHERE username = :login")
+
+_ADDRESSES_OF_LOGIN = text("""
+SELECT lower(a.local_part || '@' || d.name)
+FROM addresses p
+JOIN domains pd ON pd.id = p.domain_id
+JOIN addresses a ON a.mailbox_id = p.mailbox_id
+JOIN domains d ON d.id = a.domain_id
+WHERE p.is_primary AND p.local_part = :local_part AND pd.name = :domain
+""")
+
+_COUNT = text("""
+INSERT INTO rate_counters (login, hour, messages, recipients)
+VALUES (:login, date_trunc('hour', now()), :messages, :recipients)
+ON CONFLICT (login, hour) DO UPDATE
+SET messages = rate_counters.messages + EXCLUDED.messages,
+    recipients = rate_counters.recipients + EXCLUDED.recipients
+RETURNING messages, recipients
+""")
+
+
+def split(address: str) -> tuple[str, str]:
+    local_part, _, domain = address.rpartition("@")
+    return local_part, domain
+
+
+class Directory:
+    def __init__(self, engine: Engine, cache_seconds: float, service_domain: str) -> None:
+        self.engine = engine
+        self.service_domain = service_domain
+        self.recipients: TtlCache[Recipient | None] = TtlCache(cache_seconds)
+        self.logins: TtlCache[frozenset[str]] = TtlCache(cache_seconds)
+
+    def recipient(self, address: str) -> Recipient | None:
+        """None when the domain is not hosted here."""
+        return self.recipients.get(address, lambda: self._load_recipient(address))
+
+    def addresses_of(self, login: str) -> frozenset[str]:
+        if "@" not in login:
+            login = f"{login}@{self.service_domain}"
+        return self.logins.get(login, lambda: self._load_addresses(login))
+
+    def used_bytes(self, login: str) -> int:
+        """What Dovecot counts as stored in the mailbox now."""
+        with self.engine.connect() as connection:
+            return connection.execute(_USAGE, {"login": login}).scalar() or 0
+
+    def count(self, login: str, messages: int, recipients: int) -> tuple[int, int]:
+        """Add to this hour's counters of `login`; return the new totals."""
+        with self.engine.begin() as connection:
+            row = connection.execute(_COUNT, {"login": login, "messages": messages,
+                                              "recipients": recipients}).one()
+        return row[0], row[1]
+
+    def _load_recipient(self, address: str) -> Recipient | None:
+        local_part, domain = split(address)
+        with self.engine.connect() as connection:
+            row = connection.execute(_RECIPIENT, {"local_part": local_part,
+                                                  "domain": domain}).first()
+        if row is None:
+            return None
+        return Recipient(mailbox_id=row[0], login=row[1], active=bool(row[2]),
+                         quota_bytes=row[3] or 0)
+
+    def _load_addresses(self, login: str) -> frozenset[str]:
+        local_part, domain = split(login)
+        with self.engine.connect() as connection:
+            rows = connection.execute(_ADDRESSES_OF_LOGIN, {"local_part": local_part,
+                                                            "domain": domain})
+            return frozenset(row[0] for row in rows)

@@ -1,0 +1,93 @@
+"""The policy daemon: threads, persistent connections, many requests per connection.
+
+This is the protocol boundary. Garbage from a client is logged and the connection
+closed. When the database is down or slow the connection is closed without an answer:
+Postfix then applies smtpd_policy_service_default_action (451), never DUNNO.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import socketserver
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailbasic.config import Settings
+from mailbasic.policy.decide import Policy
+from mailbasic.policy.protocol import ProtocolError, answer, read_request
+
+log = logging.getLogger("mailbasic.policy")
+
+IDLE_SECONDS = 600  # Postfix drops idle policy connections after 300 s by itself
+
+
+class PolicyHandler(socketserver.StreamRequestHandler):
+    timeout = IDLE_SECONDS
+
+    def handle(self) -> None:
+        peer = self.client_address or "local"
+        while True:
+            try:
+                attributes = read_request(self.rfile)
+            except ProtocolError as error:
+                log.warning("closing connection from %s: %s", peer, error)
+                return
+            except OSError as error:  # includes the idle timeout
+                log.info("connection from %s ended: %s", peer, error)
+                return
+            if attributes is None:
+                return
+            try:
+                action = self.server.policy.decide(attributes)
+            except SQLAlchemyError as error:
+                log.error("%s: check=- action=none reason=database unavailable (%s); "
+                          "closing without an answer", attributes.get("queue_id") or
+                          "NOQUEUE", str(error).splitlines()[0])
+                return
+            except Exception:
+                log.exception("internal error; closing without an answer")
+                return
+            self.wfile.write(answer(action))
+            self.wfile.flush()
+
+
+class _Threads:
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class TcpPolicyServer(_Threads, socketserver.ThreadingTCPServer):
+    pass
+
+
+class UnixPolicyServer(_Threads, socketserver.ThreadingUnixStreamServer):
+    pass
+
+
+def make_server(settings: Settings, policy: Policy | None = None):
+    policy = policy or Policy(settings)
+    kind, _, where = settings.policy_socket.partition(":")
+    if kind == "unix":
+        if os.path.exists(where):
+            os.unlink(where)
+        old_umask = os.umask(0o007)  # ours and our group's (postfix), nobody else's
+        try:
+            server = UnixPolicyServer(where, PolicyHandler)
+        finally:
+            os.umask(old_umask)
+    else:
+        port, _, host = where.partition("@")
+        server = TcpPolicyServer((host, int(port)), PolicyHandler)
+        server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.policy = policy
+    return server
+
+
+def run(settings: Settings) -> None:
+    server = make_server(settings)
+    log.info("mailbasic policy daemon listening on %s", settings.policy_socket)
+    with server:
+        server.serve_forever()

@@ -45,6 +45,7 @@ test: deps
 bench: deps
 	scripts/install-debian-packages $(BENCH_PACKAGES)
 	$(VENV)/bin/python bench/milter_bench.py
+	$(VENV)/bin/python bench/policy_bench.py
 
 clean: stop
 	rm -rf $(VENV) $(STACK_DIR) *.egg-info

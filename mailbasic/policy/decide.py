@@ -19,8 +19,11 @@ STATEMENT_TIMEOUT_MS = 3000  # far below Postfix's smtpd_policy_service_timeout 
 
 class Policy:
     def __init__(self, settings: Settings) -> None:
+        # No pre-ping: it would double the round trips of the live quota lookup. A dead
+        # pooled connection fails one request (closed without an answer: Postfix 451)
+        # and the pool replaces it.
         engine = create_engine(
-            settings.database_url, pool_size=20, max_overflow=20, pool_pre_ping=True,
+            settings.database_url, pool_size=20, max_overflow=20,
             connect_args={"connect_timeout": 3,
                           "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"})
         self.directory = Directory(engine, settings.policy_cache_seconds,

@@ -17,6 +17,7 @@ class ProtocolError(Exception):
 def read_request(stream: BinaryIO) -> dict[str, str] | None:
     """The next request, or None when the client closed the connection between requests."""
     attributes: dict[str, str] = {}
+    lines = 0
     while True:
         line = stream.readline(MAX_LINE + 1)
         if not line:
@@ -30,7 +31,8 @@ def read_request(stream: BinaryIO) -> dict[str, str] | None:
             if not attributes:
                 raise ProtocolError("empty request")
             return _validated(attributes)
-        if len(attributes) >= MAX_ATTRIBUTES:
+        lines += 1
+        if lines > MAX_ATTRIBUTES:
             raise ProtocolError("too many attributes")
         name, equals, value = line.partition(b"=")
         if not equals or not name:

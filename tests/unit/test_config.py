@@ -61,6 +61,14 @@ def test_settings_are_immutable():
     ("[database]\nurl = \"x\"\n[service]\nmail_root = \"/var/x';--\"\n", "absolute path"),
     ('[database]\nurl = "x"\n[passwords]\nbcrypt_cost = 99\n', "4 to 31"),
     ('database = 5\n', "must be a table"),
+    ('[database]\nurl = "x"\n[policy]\nchecks = ["size", "nonsense"]\n', "list of checks"),
+    ('[database]\nurl = "x"\n[policy]\nchecks = ["size", "size"]\n', "twice"),
+    ('[database]\nurl = "x"\n[policy]\nquota_refusal = "maybe"\n', "permanent"),
+    ('[database]\nurl = "x"\n[policy]\nsocket = "10040"\n', "inet:PORT@HOST"),
+    ('[database]\nurl = "x"\n[policy]\ninactive_text = "two\\nlines"\n', "one line"),
+    ('[database]\nurl = "x"\n[spamd]\ntimeout = 500\n', "at most 120"),
+    ('[database]\nurl = "x"\n[clamd]\nunscannable = "allow"\n', "tempfail"),
+    ('[database]\nurl = "x"\n[milter]\nsocket = "/tmp/x"\n', "unix:/PATH"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -74,6 +82,8 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_rendered_settings_load_back(tmp_path):
     settings = Settings(database_url=URL + '?x="q"', service_domain="example.org",
-                        mail_root="/srv/mail", default_quota_bytes=3 * GIB, bcrypt_cost=5)
+                        mail_root="/srv/mail", default_quota_bytes=3 * GIB, bcrypt_cost=5,
+                        policy_checks=("quota", "recipient"), spamd_fail_open=True,
+                        milter_socket="unix:/run/mailbasic/milter.sock")
     path = write(tmp_path, render_settings(settings))
     assert load_settings(path, environ={}) == settings

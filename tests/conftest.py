@@ -24,6 +24,7 @@ from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import Ports
 
 TEMPLATE_DATABASE = "mailbasic_template"
+RATE_LIMIT_RECIPIENTS = 40
 _database_numbers = itertools.count(1)
 
 
@@ -35,7 +36,8 @@ def start(server) -> None:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="mailbasic-test-stack-"))
-    stack = Stack(root, Ports.free())
+    # A recipient rate limit low enough for a test to reach through Postfix.
+    stack = Stack(root, Ports.free(), rate_recipients_per_hour=RATE_LIMIT_RECIPIENTS)
     stack.prepare()
     yield stack
     stack.down()

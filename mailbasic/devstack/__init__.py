@@ -26,7 +26,8 @@ __all__ = ["HOST", "Stack", "StackError"]
 
 class Stack:
     def __init__(self, root: Path, ports: Ports | None = None,
-                 service_domain: str = "example.net") -> None:
+                 service_domain: str = "example.net", **overrides: object) -> None:
+        """`overrides` replace settings of the stack's services (tests lower limits)."""
         self.layout = Layout(root.resolve())
         if self.layout.state_file.exists():
             self.state = StackState.load(self.layout.state_file)
@@ -42,7 +43,7 @@ class Stack:
                                  policy_socket=f"unix:{self.layout.component('policy')}"
                                                "/policy.sock",
                                  spamd_host=HOST, spamd_port=ports.spamd,
-                                 clamd_host=HOST, clamd_port=ports.clamd)
+                                 clamd_host=HOST, clamd_port=ports.clamd, **overrides)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates)
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,

@@ -19,7 +19,7 @@ PASSWORD = "a long secret"
 def accounts(postfix, tmp_path_factory):
     cli = Cli(replace(postfix.settings, bcrypt_cost=4), tmp_path_factory.mktemp("cli"))
     cli.ok("domain", "add", "example.info")
-    for name in ("dave.inactive", "erin.small"):
+    for name in ("dave.inactive", "erin.small", "frank.rate"):
         cli.ok("customer", "add", name, "--domain", "example.info", "--password-stdin",
                input=PASSWORD + "\n")
     cli.ok("mailbox", "deactivate", "dave.inactive@example.info")
@@ -81,3 +81,16 @@ def test_a_full_mailbox_is_refused_after_real_deliveries(accounts):
     assert delivered >= 2 and refusal is not None
     code, text = rcpt(accounts, "erin.small@example.info", size=len(body))
     assert code == 552 and text.startswith(b"5.2.2") and b"Mailbox full" in text
+
+
+def test_an_authenticated_sender_over_its_rate_is_deferred(accounts, tls_context):
+    limit = accounts.settings.rate_recipients_per_hour
+    recipients = ["frank.rate@example.info"] * (limit + 1)
+    with smtplib.SMTP(HOST, accounts.ports.submission, timeout=30) as client:
+        client.starttls(context=tls_context)
+        client.login("dave.inactive@example.info", PASSWORD)
+        client.mail("dave.inactive@example.info")
+        answers = [client.rcpt(recipient) for recipient in recipients]
+    assert all(code == 250 for code, _ in answers[:limit])
+    code, text = answers[limit]
+    assert code == 450 and text.startswith(b"4.7.1") and b"rate limit" in text

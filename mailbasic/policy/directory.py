@@ -108,7 +108,7 @@ class Directory:
 
     def count(self, login: str, messages: int, recipients: int) -> tuple[int, int]:
         """Add to this hour's counters of `login`; return the new totals."""
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:  # autocommit: the upsert is atomic
             row = connection.execute(_COUNT, {"login": login, "messages": messages,
                                               "recipients": recipients}).one()
         return row[0], row[1]

@@ -14,7 +14,6 @@ peak RSS <= 150 MB. Run with `make bench`; raw figures go to bench/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import results_file
 from mailbasic.config import MIB, Settings, render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import HOST, Ports
@@ -35,7 +35,6 @@ import socket
 
 from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
 
-RESULTS = Path(__file__).parent / "results"
 SENDER, RECIPIENT = "sender@bench.example", "rcpt@bench.example"
 
 
@@ -379,12 +378,7 @@ def report(results: dict[str, dict], arguments) -> None:
     memory = results["memory"]
     print(f"{'peak milter RSS, 20 x 20 MB (<= 150 MB)':<40}{memory['peak_rss_mb']:>10} MB"
           f"  ({memory['messages']} messages, {memory['failed']} failed)")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = RESULTS / f"milter-{stamp}.json"
-    path.write_text(json.dumps({"arguments": vars(arguments), "results": results,
-                                "ratios": ratios}, indent=2) + "\n")
-    print(f"\nraw figures: {path}")
+    print(f"\nraw figures: {results_file.save('milter', arguments, results, ratios)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ quota check at least as fast as quota-status. Run with `make bench`."""
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import socket
@@ -21,13 +20,13 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+import results_file
 from mailbasic import accounts, db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import Ports
 from mailbasic.devstack.process import wait_until
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def populate(settings: Settings, customers: int) -> list[str]:
@@ -169,11 +168,7 @@ def report(results: dict[str, dict], arguments) -> None:
     print()
     for label, value in ratios.items():
         print(f"{label:<58}{value:>10.2f}")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"policy-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"arguments": vars(arguments), "results": results,
-                                "ratios": ratios}, indent=2) + "\n")
-    print(f"\nraw figures: {path}")
+    print(f"\nraw figures: {results_file.save('policy', arguments, results, ratios)}")
 
 
 if __name__ == "__main__":

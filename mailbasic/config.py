@@ -124,7 +124,8 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
-def _milter_socket(value: Any) -> str:
+def _listen_socket(value: Any) -> str:
+    """Where a daemon of ours listens, in libmilter's notation (also for the policy)."""
     socket = _string(value)
     if not re.match(r"^(inet:\d{1,5}@[A-Za-z0-9.:-]+|inet6:\d{1,5}@[0-9a-fA-F:.]+|unix:/\S+)$",
                     socket):
@@ -188,13 +189,6 @@ def _per_hour(value: Any) -> int:
     return value
 
 
-def _policy_socket(value: Any) -> str:
-    socket = _string(value)
-    if not re.match(r"^(inet:\d{1,5}@[A-Za-z0-9.:-]+|unix:/\S+)$", socket):
-        raise ValueError(f"must be inet:PORT@HOST or unix:/PATH, got {value!r}")
-    return socket
-
-
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _string),
@@ -203,7 +197,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("service", "message_size_limit"): ("message_size_limit", parse_size),
     ("mailbox", "default_quota"): ("default_quota_bytes", parse_size),
     ("passwords", "bcrypt_cost"): ("bcrypt_cost", _bcrypt_cost),
-    ("milter", "socket"): ("milter_socket", _milter_socket),
+    ("milter", "socket"): ("milter_socket", _listen_socket),
     ("milter", "spool_threshold"): ("spool_threshold", parse_size),
     ("spamd", "host"): ("spamd_host", _string),
     ("spamd", "port"): ("spamd_port", _port),
@@ -217,7 +211,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "timeout"): ("clamd_timeout", _seconds),
     ("clamd", "unscannable"): ("unscannable_action", _unscannable_action),
     ("log", "retention_days"): ("log_retention_days", _days),
-    ("policy", "socket"): ("policy_socket", _policy_socket),
+    ("policy", "socket"): ("policy_socket", _listen_socket),
     ("policy", "checks"): ("policy_checks", _check_order),
     ("policy", "cache_seconds"): ("policy_cache_seconds", _cache_seconds),
     ("policy", "inactive_text"): ("inactive_text", _reply_text),

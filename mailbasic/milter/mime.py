@@ -45,6 +45,8 @@ class Part:
     filename: str | None = None
     boundary: bytes | None = None    # multipart only
     closed: bool = False             # multipart only: its close delimiter was seen
+    preamble_end: int = -1           # multipart only: where its first delimiter begins
+    epilogue_start: int = -1         # multipart only: where its close delimiter ends
     children: list[Part] = field(default_factory=list)
     # Root only: what looked malformed. Such a message is also scanned whole, so that
     # content hidden by a structure we read differently than a client does is found.
@@ -60,13 +62,29 @@ class Part:
         return self.content_type == "message/rfc822" and bool(self.children)
 
     def leaves(self) -> Iterator[Part]:
+        """Every part with content, including a multipart's preamble and epilogue: clients
+        do not show them, but nothing a message carries goes unscanned."""
         if not self.children:
             yield self
+            return
+        if self.is_multipart:
+            yield from self._filler(self.body_start, self.preamble_end, "preamble")
         for child in self.children:
             yield from child.leaves()
+        if self.is_multipart and self.epilogue_start >= 0:
+            yield from self._filler(self.epilogue_start, self.end, "epilogue")
+
+    def _filler(self, start: int, end: int, what: str) -> Iterator[Part]:
+        if end - start > 2:  # more than a line ending
+            yield Part(start=start, depth=self.depth + 1, body_start=start, end=end,
+                       filename=None, content_type=f"text/x-mime-{what}")
 
     def describe(self) -> str:
-        return f'"{self.filename}"' if self.filename else f"a {self.content_type} part"
+        if self.filename:
+            return f'"{self.filename}"'
+        if self.content_type.startswith("text/x-mime-"):
+            return f"the MIME {self.content_type.removeprefix('text/x-mime-')}"
+        return f"a {self.content_type} part"
 
 
 def parse(spool: BinaryIO) -> Part:
@@ -137,13 +155,17 @@ class _Parser:
             self._anomaly("an inner multipart ended by an outer boundary")
         self._close_below(index, max(offset - self.previous_eol, 0))
         multipart = self.path[index]
+        if not multipart.children:
+            multipart.preamble_end = max(offset - self.previous_eol, multipart.body_start)
         if closing:
             multipart.closed = True
+            multipart.epilogue_start = offset + len(line)
             return
         self.parts += 1
         if self.parts == MAX_PARTS:
             self._anomaly(f"more than {MAX_PARTS} parts")
-            multipart.closed = True  # the rest is epilogue; the anomaly gets it scanned
+            multipart.closed = True  # the rest is scanned as its epilogue
+            multipart.epilogue_start = offset
             return
         child = Part(start=offset + len(line), depth=multipart.depth + 1)
         multipart.children.append(child)

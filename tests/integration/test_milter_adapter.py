@@ -13,6 +13,7 @@ from mailbasic.config import MIB
 from mailbasic.milter.app import MailbasicMilter, configure
 from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.stages import Pipeline
+from mailbasic.devstack.clamd import EICAR
 from tests.corpus import (GTUBE, encrypted_zip, mail, virus_attached, virus_in_attached_message,
                           virus_only, virus_zipped, with_attachment)
 
@@ -219,3 +220,50 @@ def test_database_down_tempfails_rather_than_accepting_unlogged(scanning):
     unreachable = replace(scanning, database_url="postgresql+psycopg2://x:y@127.0.0.1:1/z")
     ctx, result = feed(unreachable, mail("hello").as_bytes())
     assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.3.0")
+
+
+MALFORMED = {
+    "missing boundary": b"Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\nbody\r\n--x--\r\n",
+    "duplicate boundary": (b'Content-Type: multipart/mixed; boundary="s"\r\n\r\n'
+                           b'--s\r\nContent-Type: multipart/mixed; boundary="s"\r\n\r\n'
+                           b"--s\r\n\r\ninner\r\n--s--\r\n--s\r\n\r\nafter\r\n--s--\r\n"),
+    "broken base64": (b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+                      b"Content-Transfer-Encoding: base64\r\n\r\nSGVs!!bG8*\r\n--b--\r\n"),
+    "8-bit headers": b"Subject: gr\xfc\xdfe \xff\r\nFrom: a@b.example\r\n\r\nhello\r\n",
+    "rfc2231 filename": (b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+                         b"Content-Disposition: attachment; filename*=UTF-8''B%C3%BCro.txt"
+                         b"\r\n\r\ntext\r\n--b--\r\n"),
+    "part with no body": (b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                          b"--b\r\nContent-Type: text/plain\r\n--b--\r\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_mime_is_scanned_and_delivered(scanning, name):
+    raw = b"From: a@b.example\r\nTo: alice@example.net\r\nMIME-Version: 1.0\r\n" + MALFORMED[name]
+    ctx, result = feed(scanning, raw)
+    assert result == Milter.ACCEPT
+    [(reply, verdicts, _, _, _)] = logged(scanning)
+    assert reply == "250 accepted" and verdicts["virus"]["verdict"] == "clean"
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_virus_inside_malformed_mime_is_still_found(scanning, name):
+    raw = (b"From: a@b.example\r\nTo: alice@example.net\r\nMIME-Version: 1.0\r\n"
+           + MALFORMED[name].replace(b"\r\n--", b"\r\n" + EICAR + b"\r\n--", 1))
+    if EICAR not in raw:
+        raw += EICAR + b"\r\n"
+    ctx, result = feed(scanning, raw)
+    assert result == Milter.ACCEPT
+    assert b"X5O!P%@AP" not in output(ctx)
+    [(_, verdicts, _, _, _)] = logged(scanning)
+    assert verdicts["virus"]["verdict"] == "infected"
+
+
+def test_nesting_deeper_than_clamd_reads_never_counts_as_clean(scanning):
+    nested = b"".join(b'Content-Type: multipart/mixed; boundary="l%d"\r\n\r\n--l%d\r\n'
+                      % (n, n) for n in range(40)) + b"\r\ncore\r\n"
+    ctx, result = feed(scanning, b"From: a@b.example\r\nMIME-Version: 1.0\r\n" + nested)
+    assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
+    [(_, verdicts, _, _, _)] = logged(scanning)
+    assert "MaxRecursion" in verdicts["virus"]["reason"]

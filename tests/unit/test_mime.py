@@ -45,8 +45,10 @@ def test_multipart_offsets_and_decoding():
     text, attachment = root.children
     assert MULTIPART[text.start:text.end] == b"Content-Type: text/plain\r\n\r\nbody text"
     assert MULTIPART[attachment.end:attachment.end + 9] == b"\r\n--b1--\r"
-    assert leaves(MULTIPART) == [("text/plain", None, b"body text"),
-                                 ("application/octet-stream", "a.bin", b"binary \x00\x01 data")]
+    assert leaves(MULTIPART) == [("text/x-mime-preamble", None, b"preamble"),
+                                 ("text/plain", None, b"body text"),
+                                 ("application/octet-stream", "a.bin", b"binary \x00\x01 data"),
+                                 ("text/x-mime-epilogue", None, b"epilogue\r\n")]
 
 
 def test_nested_multipart_and_attached_message():

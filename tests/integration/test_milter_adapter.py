@@ -267,3 +267,25 @@ def test_nesting_deeper_than_clamd_reads_never_counts_as_clean(scanning):
     assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
     [(_, verdicts, _, _, _)] = logged(scanning)
     assert "MaxRecursion" in verdicts["virus"]["reason"]
+
+
+def test_spamd_user_is_the_single_recipients_mailbox(scanning, cli):
+    from mailbasic.milter.message import Client, Message
+    from mailbasic.milter.spool import Spool
+    from mailbasic.milter.stages.spam import SpamStage
+
+    cli.ok("domain", "add", "example.net")
+    cli.ok("customer", "add", "alice", "--domain", "example.net", "--password-stdin",
+           input="a long secret\n")
+    cli.ok("address", "add", "alice.smith@example.net", "--mailbox", "alice@example.net")
+    stage = SpamStage(scanning)
+
+    def user(*recipients):
+        return stage._user(Message("Q", Client("192.0.2.1", "x"), "<a@b.example>",
+                                   list(recipients), [], Spool(1024), 0))
+
+    assert user("<Alice.Smith@example.net>") == "alice@example.net"
+    assert user("<someone@elsewhere.example>") == scanning.spamd_default_user
+    assert user("<alice@example.net>", "<alice.smith@example.net>") == \
+        scanning.spamd_default_user
+    stage.directory.engine.dispose()

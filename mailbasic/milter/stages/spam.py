@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from mailbasic.config import Settings
+from mailbasic.directory import Directory, directory_engine
 from mailbasic.milter.decisions import Action, AddHeader, DeleteHeader, Outcome, tempfail
 from mailbasic.milter.message import Message
 from mailbasic.scanners.spamd import SpamdClient, SpamdError, SpamReport
@@ -35,6 +36,9 @@ class SpamStage:
     def __init__(self, settings: Settings) -> None:
         self.client = SpamdClient(settings.spamd_host, settings.spamd_port,
                                   settings.spamd_timeout)
+        # spamd's User: is the recipient's mailbox (its per-user settings and Bayes).
+        self.directory = Directory(directory_engine(settings), settings.policy_cache_seconds,
+                                   settings.service_domain)
         self.fail_open = settings.spamd_fail_open
         self.cap = settings.spam_scan_cap
         self.default_user = settings.spamd_default_user
@@ -60,11 +64,13 @@ class SpamStage:
                        f"score {report.score:.1f}/{report.threshold:.1f}", actions)
 
     def _user(self, message: Message) -> str:
-        if len(message.recipients) == 1:
-            recipient = message.recipients[0].strip("<>").lower()
-            if recipient and all(c.isalnum() or c in "@._+-" for c in recipient):
-                return recipient[:128]
-        return self.default_user
+        """The one recipient's mailbox (its login), else the configured default user."""
+        if len(message.recipients) != 1:
+            return self.default_user
+        found = self.directory.recipient(message.recipients[0].strip("<>").lower())
+        if found is None or found.login is None:
+            return self.default_user
+        return found.login
 
     def _not_scanned(self, removals: tuple[Action, ...], why: str, reason: str = "") -> Outcome:
         note = AddHeader("X-Spam-Status", f"No, not scanned: {why}")

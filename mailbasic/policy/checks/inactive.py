@@ -1,7 +1,7 @@
 """Inactive mailbox: deactivated for receiving (e.g. nothing downloaded for 90 days)."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

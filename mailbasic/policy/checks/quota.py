@@ -1,7 +1,7 @@
 """Quota: what Dovecot counts as used, plus the announced size, over the mailbox quota."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

@@ -2,7 +2,7 @@
 data) per clock hour, counted in the database."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

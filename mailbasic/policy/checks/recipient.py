@@ -1,7 +1,7 @@
 """Recipient: an address of a hosted domain that reaches no mailbox (and no catch-all)."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

@@ -1,7 +1,7 @@
 """Sender login: an authenticated client sends only as one of its mailbox's addresses."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

@@ -1,7 +1,7 @@
 """Size: the size Postfix announces (SIZE= at MAIL FROM, or counted at end of data)."""
 
 from mailbasic.config import Settings
-from mailbasic.policy.directory import Directory
+from mailbasic.directory import Directory
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 

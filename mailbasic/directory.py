@@ -1,4 +1,4 @@
-"""What the checks look up in the account database.
+"""What the policy checks and the milter's stages look up in the account database.
 
 Settings (which mailbox an address reaches, its state and quota) are cached for a short
 time: a change made with the CLI takes effect within policy.cache_seconds. Live figures
@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generic, Hashable, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+
+from mailbasic.config import Settings
 
 Value = TypeVar("Value")
 
@@ -78,6 +80,16 @@ SET messages = rate_counters.messages + EXCLUDED.messages,
     recipients = rate_counters.recipients + EXCLUDED.recipients
 RETURNING messages, recipients
 """)
+
+
+def directory_engine(settings: Settings, statement_timeout_ms: int = 3000) -> Engine:
+    """Every lookup is one statement: autocommit spares a BEGIN and a ROLLBACK round trip
+    each. No pre-ping either: a dead pooled connection fails one lookup and the pool
+    replaces it; the caller's boundary turns that failure into a 4xx."""
+    return create_engine(
+        settings.database_url, pool_size=20, max_overflow=20, isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3,
+                      "options": f"-c statement_timeout={statement_timeout_ms}"})
 
 
 def split(address: str) -> tuple[str, str]:

@@ -61,7 +61,7 @@ LEFT JOIN domains pd ON pd.id = p.domain_id
 WHERE d.name = :domain
 """)
 
-_USAGE = text("SELECT bytes FROM quota_usage WHERE username = :login")
+_USAGE_SQL = "SELECT bytes FROM quota_usage WHERE username = %s"
 
 _ADDRESSES_OF_LOGIN = text("""
 SELECT lower(a.local_part || '@' || d.name)
@@ -114,9 +114,16 @@ class Directory:
         return self.logins.get(login, lambda: self._load_addresses(login))
 
     def used_bytes(self, login: str) -> int:
-        """What Dovecot counts as stored in the mailbox now."""
-        with self.engine.connect() as connection:
-            return connection.execute(_USAGE, {"login": login}).scalar() or 0
+        """What Dovecot counts as stored in the mailbox now. On every quota check, so it
+        skips SQLAlchemy's statement machinery: a pooled DBAPI connection, one cursor."""
+        connection = self.engine.raw_connection()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_USAGE_SQL, (login,))
+                row = cursor.fetchone()
+        finally:
+            connection.close()  # back to the pool
+        return row[0] if row else 0
 
     def count(self, login: str, messages: int, recipients: int) -> tuple[int, int]:
         """Add to this hour's counters of `login`; return the new totals."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from contextlib import AbstractContextManager
 from functools import cached_property
@@ -40,6 +41,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 password_stdin_option = click.option(
     "--password-stdin", is_flag=True,
     help="Read the password from the first line of standard input.")
+
+
+def configure_daemon_logging() -> None:
+    """One line per decision, to stderr; without the per-record costs we do not use
+    (caller lookup, thread names), as the Logging HOWTO's "Optimization" suggests."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s[%(process)d]: %(message)s")
 
 
 def read_password(from_stdin: bool) -> str:

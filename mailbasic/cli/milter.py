@@ -1,10 +1,9 @@
 """`mailbasic milter`: the content filter daemon Postfix calls (smtpd_milters)."""
 
-import logging
 
 import click
 
-from mailbasic.cli.context import CliContext, pass_context
+from mailbasic.cli.context import CliContext, configure_daemon_logging, pass_context
 
 
 @click.command("milter")
@@ -13,6 +12,5 @@ def command(context: CliContext) -> None:
     """Serve Postfix's milter connections on the configured socket (runs in foreground)."""
     from mailbasic.milter import app  # pymilter's C module is needed only here
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s[%(process)d]: %(message)s")
+    configure_daemon_logging()
     app.run(context.settings)

@@ -1,12 +1,11 @@
 """`mailbasic policy`: the Postfix access policy daemon (check_policy_service)."""
 
-import logging
 import signal
 import sys
 
 import click
 
-from mailbasic.cli.context import CliContext, pass_context
+from mailbasic.cli.context import CliContext, configure_daemon_logging, pass_context
 
 
 @click.command("policy")
@@ -15,8 +14,7 @@ def command(context: CliContext) -> None:
     """Serve Postfix's policy requests on the configured socket (runs in foreground)."""
     from mailbasic.policy import server
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s[%(process)d]: %(message)s")
+    configure_daemon_logging()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Many short requests on many threads: hand the GIL over sooner than every 5 ms, so
     # one busy thread does not hold up the answers of the others.

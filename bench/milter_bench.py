@@ -200,13 +200,7 @@ def load(port: int, payload: bytes, connections: int, per_connection: int) -> di
             with lock:
                 failures.append(repr(error))
 
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = results_file.run_workers([worker] * connections)
     latencies.sort()
     return {"messages": len(latencies), "failures": failures[:5],
             "failed": len(failures), "seconds": round(wall, 3),

@@ -94,13 +94,8 @@ def load(path: Path, requests: list[bytes], connections: int, per_connection: in
         with lock:
             latencies.extend(own)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = results_file.run_workers([lambda seed=seed: worker(seed)
+                                     for seed in range(connections)])
     latencies.sort()
     return {"requests": len(latencies), "failed": len(failures), "failures": failures[:3],
             "seconds": round(wall, 3), "per_second": round(len(latencies) / wall),

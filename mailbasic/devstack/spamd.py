@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailbasic.devstack.layout import HOST, Layout
-from mailbasic.devstack.process import start_daemon, start_daemon, chown, request, run, stop_pidfile, wait_until
+from mailbasic.devstack.process import chown, request, start_daemon, stop_pidfile, wait_until
 
 USER = "debian-spamd"
 

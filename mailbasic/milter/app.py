@@ -14,8 +14,7 @@ import re
 import Milter
 
 from mailbasic.config import Settings
-from mailbasic.milter.decisions import (AddHeader, ChangeHeader, DeleteHeader, Outcome,
-                                        ReplaceBody, Reply)
+from mailbasic.milter.decisions import AddHeader, DeleteHeader, Outcome, ReplaceBody, Reply
 from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import Spool
 from mailbasic.milter.stages import Pipeline
@@ -159,8 +158,6 @@ class MailbasicMilter(Milter.Base):
                     self.addheader(action.name, action.value)
                 elif isinstance(action, DeleteHeader):
                     self.chgheader(action.name, action.index, "")
-                elif isinstance(action, ChangeHeader):
-                    self.chgheader(action.name, action.index, action.value)
                 elif isinstance(action, ReplaceBody):
                     for chunk in action.chunks():
                         self.replacebody(chunk)

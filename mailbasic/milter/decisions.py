@@ -33,18 +33,11 @@ class DeleteHeader:
 
 
 @dataclass(frozen=True)
-class ChangeHeader:
-    name: str
-    index: int
-    value: str
-
-
-@dataclass(frozen=True)
 class ReplaceBody:
     chunks: Callable[[], Iterator[bytes]]
 
 
-Action = AddHeader | DeleteHeader | ChangeHeader | ReplaceBody
+Action = AddHeader | DeleteHeader | ReplaceBody
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ Addresses are stored lowercased, so a plain index serves case-insensitive search
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Text

@@ -7,8 +7,8 @@ from typing import BinaryIO, Iterator
 
 from mailbasic.config import Settings
 from mailbasic.milter import mime
-from mailbasic.milter.decisions import (Action, AddHeader, ChangeHeader, DeleteHeader, Outcome,
-                                        ReplaceBody, Reply, tempfail)
+from mailbasic.milter.decisions import (Action, AddHeader, DeleteHeader, Outcome, ReplaceBody,
+                                        Reply, tempfail)
 from mailbasic.milter.message import Message
 from mailbasic.scanners.clamd import ClamdError, ClamdSession, ScanResult, Verdict
 

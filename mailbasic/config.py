@@ -76,6 +76,7 @@ class Settings:
     quota_refusal: str = "permanent"
     rate_messages_per_hour: int = 200
     rate_recipients_per_hour: int = 1000
+    policy_workers: int = 2
 
 
 def _string(value: Any) -> str:
@@ -183,6 +184,12 @@ def _quota_refusal(value: Any) -> str:
     return value
 
 
+def _workers(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+        raise ValueError("must be a number of processes from 1 to 64")
+    return value
+
+
 def _per_hour(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**7:
         raise ValueError("must be a whole number from 1 to 10000000")
@@ -218,6 +225,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("policy", "quota_refusal"): ("quota_refusal", _quota_refusal),
     ("policy", "messages_per_hour"): ("rate_messages_per_hour", _per_hour),
     ("policy", "recipients_per_hour"): ("rate_recipients_per_hour", _per_hour),
+    ("policy", "workers"): ("policy_workers", _workers),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import socketserver
 
@@ -87,7 +88,28 @@ def make_server(settings: Settings, policy: Policy | None = None):
 
 
 def run(settings: Settings) -> None:
-    server = make_server(settings)
-    log.info("mailbasic policy daemon listening on %s", settings.policy_socket)
-    with server:
-        server.serve_forever()
+    """Bind once, then serve from policy.workers processes accepting on the one socket: one
+    process's threads share one GIL, and a busy GIL is what lengthens the slowest answers.
+    Each process builds its own Policy (database pool, caches) after the fork."""
+    server = make_server(settings, policy=_Unset())
+    log.info("mailbasic policy daemon listening on %s with %d processes",
+             settings.policy_socket, settings.policy_workers)
+    children = []
+    for _ in range(settings.policy_workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            children = []
+            break
+        children.append(pid)
+    server.policy = Policy(settings)
+    try:
+        with server:
+            server.serve_forever()
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+
+
+class _Unset:
+    """Stands in until each process has built its own Policy after the fork."""

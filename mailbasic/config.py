@@ -100,21 +100,24 @@ def _absolute_path(value: Any) -> str:
     return path.rstrip("/") or "/"
 
 
-def _bcrypt_cost(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 4 <= value <= 31:
-        raise ValueError("must be an integer from 4 to 31")
-    return value
+def _whole_number(low: int, high: int, what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"must be {what} from {low} to {high}")
+        return value
+    return parse
+
+
+_bcrypt_cost = _whole_number(4, 31, "an integer")
+_port = _whole_number(1, 65535, "a port number")
+_days = _whole_number(1, 36500, "a number of days")
+_workers = _whole_number(1, 64, "a number of processes")
+_per_hour = _whole_number(1, 10**7, "a whole number")
 
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
-    return value
-
-
-def _port(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ValueError("must be a port number from 1 to 65535")
     return value
 
 
@@ -147,12 +150,6 @@ def _spamd_user(value: Any) -> str:
     return user
 
 
-def _days(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 36500:
-        raise ValueError("must be a number of days from 1 to 36500")
-    return value
-
-
 POLICY_CHECKS = ("size", "sender_login", "rate_limit", "recipient", "inactive", "quota")
 
 
@@ -181,18 +178,6 @@ def _reply_text(value: Any) -> str:
 def _quota_refusal(value: Any) -> str:
     if value not in ("permanent", "temporary"):
         raise ValueError('must be "permanent" (552 5.2.2) or "temporary" (452 4.2.2)')
-    return value
-
-
-def _workers(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
-        raise ValueError("must be a number of processes from 1 to 64")
-    return value
-
-
-def _per_hour(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**7:
-        raise ValueError("must be a whole number from 1 to 10000000")
     return value
 
 

@@ -69,7 +69,14 @@ class UnixPolicyServer(_Threads, socketserver.ThreadingUnixStreamServer):
 
 
 def make_server(settings: Settings, policy: Policy | None = None):
-    policy = policy or Policy(settings)
+    """Bind the socket and attach the policy (built from settings unless given)."""
+    server = bind(settings)
+    server.policy = policy or Policy(settings)
+    return server
+
+
+def bind(settings: Settings):
+    """The listening socket, with no policy attached yet."""
     kind, _, where = settings.policy_socket.partition(":")
     if kind == "unix":
         if os.path.exists(where):
@@ -83,7 +90,6 @@ def make_server(settings: Settings, policy: Policy | None = None):
         port, _, host = where.partition("@")
         server = TcpPolicyServer((host, int(port)), PolicyHandler)
         server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    server.policy = policy
     return server
 
 
@@ -91,7 +97,7 @@ def run(settings: Settings) -> None:
     """Bind once, then serve from policy.workers processes accepting on the one socket: one
     process's threads share one GIL, and a busy GIL is what lengthens the slowest answers.
     Each process builds its own Policy (database pool, caches) after the fork."""
-    server = make_server(settings, policy=_Unset())
+    server = bind(settings)
     log.info("mailbasic policy daemon listening on %s with %d processes",
              settings.policy_socket, settings.policy_workers)
     children = []
@@ -110,6 +116,3 @@ def run(settings: Settings) -> None:
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
 
-
-class _Unset:
-    """Stands in until each process has built its own Policy after the fork."""

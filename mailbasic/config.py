@@ -77,6 +77,16 @@ class Settings:
     rate_messages_per_hour: int = 200
     rate_recipients_per_hour: int = 1000
     policy_workers: int = 2
+    # Vacation replies leave through the local Postfix's sendmail (pickup), so they are
+    # queued and retried like any mail; config_directory selects a non-default instance.
+    sendmail_path: str = "/usr/sbin/sendmail"
+    postfix_config_directory: str | None = None
+    # Mail forwarded to outside domains gets an SRS envelope sender in srs_domain (the
+    # service domain by default), signed with the first secret; every secret verifies.
+    srs_secrets: tuple[str, ...] = ()
+    srs_domain: str | None = None
+    srs_max_age_days: int = 21
+    rules_max_redirects: int = 4
 
 
 def _string(value: Any) -> str:
@@ -150,6 +160,13 @@ def _spamd_user(value: Any) -> str:
     return user
 
 
+def _secrets(value: Any) -> tuple[str, ...]:
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(secret, str) or len(secret) < 16 for secret in value)):
+        raise ValueError("must be a non-empty list of secrets of at least 16 characters")
+    return tuple(value)
+
+
 POLICY_CHECKS = ("size", "sender_login", "rate_limit", "recipient", "inactive", "quota")
 
 
@@ -210,6 +227,12 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("policy", "quota_refusal"): ("quota_refusal", _quota_refusal),
     ("policy", "messages_per_hour"): ("rate_messages_per_hour", _per_hour),
     ("policy", "recipients_per_hour"): ("rate_recipients_per_hour", _per_hour),
+    ("mta", "sendmail"): ("sendmail_path", _absolute_path),
+    ("mta", "config_directory"): ("postfix_config_directory", _absolute_path),
+    ("forwarding", "srs_secrets"): ("srs_secrets", _secrets),
+    ("forwarding", "srs_domain"): ("srs_domain", _domain),
+    ("forwarding", "srs_max_age_days"): ("srs_max_age_days", _days),
+    ("rules", "max_redirects"): ("rules_max_redirects", _whole_number(1, 32, "a number")),
     ("policy", "workers"): ("policy_workers", _workers),
 }
 
@@ -272,6 +295,8 @@ def render_settings(settings: Settings) -> str:
     for field in dataclasses.fields(settings):
         section, key = by_field[field.name]
         value = getattr(settings, field.name)
+        if value is None or value == ():  # unset: the file leaves the key out too
+            continue
         # A JSON string, number, boolean or list of strings is valid TOML.
         text = json.dumps(list(value) if isinstance(value, tuple) else value)
         sections.setdefault(section, []).append(f"{key} = {text}")

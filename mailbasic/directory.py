@@ -134,6 +134,8 @@ class Directory:
 
     def _load_recipient(self, address: str) -> Recipient | None:
         local_part, domain = split(address)
+        # As Postfix does (recipient_delimiter = +): login+detail reaches login.
+        local_part = local_part.split("+", 1)[0]
         with self.engine.connect() as connection:
             row = connection.execute(_RECIPIENT, {"local_part": local_part,
                                                   "domain": domain}).first()

@@ -2,9 +2,12 @@
 
 from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base, Customer,
                                      Domain, Mailbox, ReceivingState)
+from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
+                                    SenderListEntry, SpamAction, Vacation, VacationReply)
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import QuotaUsage, RateCounter
 
-__all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "Customer", "Domain",
-           "Mailbox", "QuotaUsage", "RateCounter", "ReceivingState", "SmtpRecipient",
-           "SmtpTransaction"]
+__all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "Customer", "DeliveryFolder",
+           "Domain", "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter", "ReceivingState",
+           "SenderList", "SenderListEntry", "SmtpRecipient", "SmtpTransaction", "SpamAction",
+           "Vacation", "VacationReply"]

@@ -9,7 +9,7 @@ import click
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from mailbasic.cli import (address, config, customer, database, domain, log, mailbox, milter,
-                           policy)
+                           policy, rules)
 from mailbasic.cli.context import CliContext
 from mailbasic.errors import Conflict, DatabaseUnavailable, MailbasicError
 
@@ -51,5 +51,5 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 for group in (database.group, domain.group, customer.group, mailbox.group, address.group,
-              config.group, log.group, milter.command, policy.command):
+              rules.group, config.group, log.group, milter.command, policy.command):
     main.add_command(group)

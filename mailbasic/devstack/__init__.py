@@ -6,6 +6,7 @@ temporary directory with free ports. Nothing in /etc is touched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -35,6 +36,12 @@ class Stack:
             self.state = StackState.new(ports or Ports.fixed(), service_domain)
         ports = self.ports = self.state.ports
         self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password)
+        postfix_config = self.layout.component("postfix") / "etc"
+        # The stack's SRS secret: stable across restarts, different for every stack.
+        srs_secret = hashlib.sha256(b"srs:" + self.state.database_password.encode()).hexdigest()
+        overrides = {"sendmail_path": "/usr/sbin/sendmail",
+                     "postfix_config_directory": str(postfix_config),
+                     "srs_secrets": (srs_secret,), **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
                                  mail_root=str(self.layout.mail),

@@ -14,7 +14,10 @@ import re
 import Milter
 
 from mailbasic.config import Settings
-from mailbasic.milter.decisions import AddHeader, DeleteHeader, Outcome, ReplaceBody, Reply
+from mailbasic.mailer import Mailer
+from mailbasic.milter.decisions import (AddHeader, AddRecipient, ChangeSender, DeleteHeader,
+                                        DeleteRecipient, Outcome, ReplaceBody, Reply,
+                                        SendMessage)
 from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import Spool
 from mailbasic.milter.stages import Pipeline
@@ -36,6 +39,7 @@ class MailbasicMilter(Milter.Base):
     pipeline: Pipeline
     settings: Settings
     transactions: TransactionLog
+    mailer: Mailer
 
     def __init__(self) -> None:
         self.client = Client(address="unknown", name="unknown")
@@ -126,11 +130,15 @@ class MailbasicMilter(Milter.Base):
             # Recorded before answering: an accepted message is always in the log.
             self.transactions.record(make_record(
                 message.queue_id, self.client, self.sender, message.size,
-                self._recipient_outcomes("refused" if refusal else "accepted"), outcomes,
-                reply))
+                self._recipient_outcomes("refused" if refusal else "accepted", outcomes),
+                outcomes, reply))
             if refusal:
                 return self._refuse(refusal)
+            if any(outcome.discard for outcome in outcomes):
+                self._send_replies(message.queue_id, outcomes)
+                return Milter.DISCARD  # every recipient's rules said: deliver nowhere
             self._apply(outcomes)
+            self._send_replies(message.queue_id, outcomes)
             return Milter.ACCEPT
         except Exception:
             log.exception("%s: stage=milter verdict=tempfail reason=internal error "
@@ -161,10 +169,32 @@ class MailbasicMilter(Milter.Base):
                 elif isinstance(action, ReplaceBody):
                     for chunk in action.chunks():
                         self.replacebody(chunk)
+                elif isinstance(action, AddRecipient):
+                    self.addrcpt(f"<{action.address}>")
+                elif isinstance(action, DeleteRecipient):
+                    self.delrcpt(action.address)
+                elif isinstance(action, ChangeSender):
+                    self.chgfrom(f"<{action.address}>")
 
-    def _recipient_outcomes(self, outcome: str) -> list[tuple[str, str]]:
-        return ([(recipient, outcome) for recipient in self.recipients]
+    def _send_replies(self, queue_id: str, outcomes: list[Outcome]) -> None:
+        """After the decision to accept: a reply never goes out for a refused message."""
+        for outcome in outcomes:
+            for action in outcome.actions:
+                if isinstance(action, SendMessage):
+                    self.mailer.send_later(queue_id, action.recipient, action.data)
+
+    def _recipient_outcomes(self, outcome: str,
+                            outcomes: list[Outcome] = ()) -> list[tuple[str, str]]:
+        detail = {address.lower(): what for stage in outcomes
+                  for address, what in stage.recipients}
+        return ([(recipient, self._detailed(outcome, detail, recipient))
+                 for recipient in self.recipients]
                 + [(recipient, "refused by Postfix") for recipient in self.refused_recipients])
+
+    @staticmethod
+    def _detailed(outcome: str, detail: dict[str, str], recipient: str) -> str:
+        what = detail.get(recipient.strip("<>").lower()) if outcome == "accepted" else None
+        return f"{outcome}: {what}" if what else outcome
 
     def _record_quietly(self, queue_id: str, size: int | None, outcomes: list[Outcome],
                         reply: str) -> None:
@@ -194,6 +224,7 @@ def configure(settings: Settings, pipeline: Pipeline | None = None,
     MailbasicMilter.settings = settings
     MailbasicMilter.pipeline = pipeline or Pipeline(settings)
     MailbasicMilter.transactions = transactions or TransactionLog(settings)
+    MailbasicMilter.mailer = Mailer(settings)
 
 
 def run(settings: Settings) -> None:
@@ -202,7 +233,8 @@ def run(settings: Settings) -> None:
     if settings.milter_socket.startswith("unix:"):
         os.umask(0o007)  # the socket: ours and our group's (postfix), nobody else's
     Milter.factory = MailbasicMilter
-    Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY)
+    Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY + Milter.ADDRCPT
+                     + Milter.DELRCPT + Milter.CHGFROM)
     log.info("mailbasic milter listening on %s", settings.milter_socket)
     # Postfix waits 300 s for a milter; a dead connection is dropped after 600 s idle.
     Milter.runmilter("mailbasic", settings.milter_socket, timeout=600)

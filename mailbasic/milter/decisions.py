@@ -37,7 +37,31 @@ class ReplaceBody:
     chunks: Callable[[], Iterator[bytes]]
 
 
-Action = AddHeader | DeleteHeader | ReplaceBody
+@dataclass(frozen=True)
+class AddRecipient:
+    address: str
+
+
+@dataclass(frozen=True)
+class DeleteRecipient:
+    address: str      # exactly as the client gave it
+
+
+@dataclass(frozen=True)
+class ChangeSender:
+    address: str
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    """A new message (a vacation reply) handed to the local MTA once the transaction is
+    accepted, with the null envelope sender."""
+    recipient: str
+    data: bytes
+
+
+Action = (AddHeader | DeleteHeader | ReplaceBody | AddRecipient | DeleteRecipient
+          | ChangeSender | SendMessage)
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,9 @@ class Outcome:
     reason: str = ""
     actions: tuple[Action, ...] = ()
     refusal: Reply | None = None
+    # What became of each recipient (address -> "into Büro", ...), for the transaction log.
+    recipients: tuple[tuple[str, str], ...] = ()
+    discard: bool = False  # accept the message and deliver it to nobody
 
 
 def tempfail(stage: str, reason: str, text: str) -> Outcome:

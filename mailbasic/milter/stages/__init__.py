@@ -13,6 +13,7 @@ from typing import Protocol
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
+from mailbasic.milter.stages.rules import RulesStage
 from mailbasic.milter.stages.size import SizeStage
 from mailbasic.milter.stages.spam import SpamStage
 from mailbasic.milter.stages.virus import VirusStage
@@ -24,8 +25,9 @@ class Stage(Protocol):
     def run(self, message: Message) -> Outcome: ...
 
 
-STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage}
-DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"))
+STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage, "rules": RulesStage}
+# The rules come last: they read the spam score and see the message as delivered.
+DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"), ("rules",))
 
 
 class Pipeline:

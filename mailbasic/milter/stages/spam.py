@@ -59,6 +59,7 @@ class SpamStage:
                 return self._not_scanned(removals, "spamd unavailable", str(error))
             return tempfail(self.name, str(error),
                             "Spam filter unavailable, please try again later")
+        message.notes["spam_score"] = f"{report.score:.1f}"  # for the mailboxes' rules
         actions: tuple[Action, ...] = removals + tuple(spam_headers(report))
         return Outcome(self.name, "spam" if report.is_spam else "ham",
                        f"score {report.score:.1f}/{report.threshold:.1f}", actions)

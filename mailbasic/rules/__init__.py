@@ -1,0 +1,1 @@
+"""Per-mailbox rules applied at SMTP time: filters, spam actions, forwarding, vacation."""

@@ -1,0 +1,116 @@
+"""What happens to one message for one recipient mailbox, and why.
+
+Pure decision code: the milter's rules stage and `mailbasic rules test` both call
+`decide` with what the store loaded, and apply or print the plan. The order is fixed
+and deliberate: forwarding (a property of the address) first; then the sender lists;
+then the spam action, which, when it files or deletes, ends there (a spam message is not
+run through the customer's filters); then the filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from mailbasic.rules.folders import SPAM_FOLDER
+from mailbasic.rules.model import INBOX, Delivery
+
+if TYPE_CHECKING:
+    from mailbasic.rules.evaluate import Compiled, MessageFacts
+
+
+@dataclass(frozen=True)
+class ForwardRule:
+    target: str
+    keep_copy: bool
+
+
+@dataclass(frozen=True)
+class VacationRule:
+    first_day: date
+    last_day: date
+    subject: str
+    body: str
+    interval_days: int
+
+
+@dataclass(frozen=True)
+class RecipientRules:
+    """Everything about one recipient address that the rules need, loaded together."""
+
+    mailbox_id: int
+    login: str                         # the mailbox's primary address, lower case
+    addresses: frozenset[str]          # every address of the mailbox, lower case
+    spam_enabled: bool
+    spam_threshold: float
+    spam_action: str                   # tag | folder | delete
+    whitelist: frozenset[str]          # addresses and "@domain" entries, lower case
+    blacklist: frozenset[str]
+    filters: "Compiled | None"
+    forward: ForwardRule | None        # of the recipient address itself
+    vacation: VacationRule | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    delivery: Delivery
+    reasons: tuple[str, ...]
+    spam: bool
+
+    def describe(self) -> str:
+        parts = [f"into {folder}" for folder in self.delivery.folders]
+        parts += [f"redirect to {target}" for target in self.delivery.redirects]
+        return ", ".join(parts) or "discarded"
+
+
+def listed(senders: list[str], entries: frozenset[str]) -> str | None:
+    """The first sender that an entry names, by its address or its whole @domain."""
+    for sender in senders:
+        domain = "@" + sender.rpartition("@")[2]
+        if sender in entries or domain in entries:
+            return sender
+    return None
+
+
+def decide(rules: RecipientRules, facts: "MessageFacts", senders: list[str],
+           spam_score: float | None, forwarding_looped: bool) -> Plan:
+    """senders: the envelope sender and the From: addresses, lower case."""
+    reasons: list[str] = []
+    redirects: tuple[str, ...] = ()
+    if rules.forward and forwarding_looped:
+        reasons.append(f"forwarding to {rules.forward.target} skipped: mail loop")
+    elif rules.forward:
+        redirects = (rules.forward.target,)
+        reasons.append(f"forwarded to {rules.forward.target}")
+        if not rules.forward.keep_copy:
+            return Plan(Delivery((), redirects), tuple(reasons), spam=False)
+    spam = _is_spam(rules, senders, spam_score, reasons)
+    if spam and rules.spam_action == "folder":
+        return Plan(Delivery((SPAM_FOLDER,), redirects), tuple(reasons), spam)
+    if spam and rules.spam_action == "delete":
+        reasons.append("spam deleted")
+        return Plan(Delivery((), redirects), tuple(reasons), spam)
+    delivery = rules.filters.run(facts) if rules.filters else Delivery((INBOX,))
+    if rules.filters:
+        reasons.append("filters: " + (", ".join(delivery.folders + delivery.redirects)
+                                      or "discard"))
+    return Plan(Delivery(delivery.folders, redirects + tuple(
+        target for target in delivery.redirects if target not in redirects)),
+        tuple(reasons), spam)
+
+
+def _is_spam(rules: RecipientRules, senders: list[str], score: float | None,
+             reasons: list[str]) -> bool:
+    if sender := listed(senders, rules.whitelist):
+        reasons.append(f"{sender} whitelisted")
+        return False
+    if sender := listed(senders, rules.blacklist):
+        reasons.append(f"{sender} blacklisted: spam")
+        return True
+    if not rules.spam_enabled or score is None:
+        return False
+    if score >= rules.spam_threshold:
+        reasons.append(f"spam: score {score:.1f} >= {rules.spam_threshold:.1f}")
+        return True
+    return False

@@ -1,0 +1,286 @@
+"""Runs a filter script on one message: RFC 5228 semantics, Pigeonhole as the reference.
+
+A script is compiled once (compile_script) and run per message and recipient; the
+message's facts (decoded headers, body text) are worked out once per message, lazily,
+and shared by every recipient.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.utils import getaddresses
+from typing import Callable, Iterable
+
+import regex
+
+from mailbasic.rules.model import (INBOX, KEEP, AddressTest, AllOf, AnyOf, Block, BodyTest,
+                                   Constant, Delivery, Discard, ExistsTest, FileInto,
+                                   HeaderTest, If, Keep, Not, Redirect, Script, SizeTest, Stop,
+                                   Test)
+
+log = logging.getLogger("mailbasic.rules")
+
+REGEX_TIMEOUT = 0.05  # seconds per match: a pathological pattern costs no more
+MAX_REDIRECTS = 4     # Pigeonhole's sieve_max_redirects default
+
+
+# -- the message -------------------------------------------------------------------------
+
+@dataclass
+class MessageFacts:
+    """What the tests read. headers: (name, raw unfolded value) in order."""
+
+    headers: tuple[tuple[str, str], ...]
+    size: int
+    body_text: Callable[[], str] = lambda: ""
+    _decoded: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _body: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, raw: bytes) -> MessageFacts:
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        return cls(headers=tuple(header_fields(head)), size=len(raw),
+                   body_text=lambda: text_of(raw))
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """Every value of header NAME, RFC 2047-decoded, stripped."""
+        key = name.lower()
+        if key not in self._decoded:
+            self._decoded[key] = tuple(decode_value(value) for header, value in self.headers
+                                       if header.lower() == key)
+        return self._decoded[key]
+
+    def body(self) -> str:
+        if self._body is None:
+            self._body = self.body_text()
+        return self._body
+
+
+def header_fields(head: bytes) -> Iterable[tuple[str, str]]:
+    """(name, unfolded value) of each header field; lines without a colon are skipped."""
+    text = head.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+    fields: list[list[str]] = []
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1].append(line)  # RFC 5322 unfolding: the line break goes, WSP stays
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            fields.append([name.strip(), value.strip()])
+        else:
+            fields.append([])  # garbage: ends the field before it, joins nothing
+    for field_ in fields:
+        if field_:
+            yield field_[0], "".join(field_[1:]).strip()
+
+
+def decode_value(value: str) -> str:
+    """RFC 2047 words decoded; anything undecodable compared as it came."""
+    try:
+        return str(make_header(decode_header(value))).strip()
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return value.strip()
+
+
+def text_of(raw: bytes) -> str:
+    """The body test's :text: the decoded text of every text/* part, joined."""
+    try:
+        parsed = message_from_bytes(raw, policy=policy.compat32)
+        texts = []
+        for part in parsed.walk():
+            if part.get_content_maintype() != "text":
+                continue
+            payload = part.get_payload(decode=True) or b""
+            charset = part.get_content_charset() or "us-ascii"
+            try:
+                texts.append(payload.decode(charset, "replace"))
+            except LookupError:
+                texts.append(payload.decode("utf-8", "replace"))
+        return "\n".join(texts)
+    except Exception:  # a parser bug on hostile input must not stop the delivery
+        log.warning("body of a message could not be parsed; body tests see nothing")
+        return ""
+
+
+# -- matching ----------------------------------------------------------------------------
+
+def _fold(text: str, comparator: str) -> str:
+    if comparator == "i;octet":
+        return text
+    return text.translate(_ASCII_LOWER)  # i;ascii-casemap: only A-Z fold
+
+
+_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
+
+
+@functools.lru_cache(maxsize=4096)
+def wildcard_pattern(key: str, comparator: str):
+    """Sieve's :matches: * any sequence, ? one character, backslash escapes."""
+    parts, escaped = [], False
+    for character in key:
+        if escaped:
+            parts.append(regex.escape(character))
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "*":
+            parts.append(".*")
+        elif character == "?":
+            parts.append(".")
+        else:
+            parts.append(regex.escape(_fold(character, comparator)))
+    return regex.compile("".join(parts), regex.DOTALL)
+
+
+@functools.lru_cache(maxsize=4096)
+def regex_pattern(key: str, comparator: str):
+    flags = regex.IGNORECASE if comparator == "i;ascii-casemap" else 0
+    try:
+        return regex.compile(key, flags | regex.POSIX | regex.DOTALL)
+    except regex.error:
+        return None
+
+
+def matches(value: str, key: str, match: str, comparator: str) -> bool:
+    if match == "regex":
+        return _regex_match(value, key, comparator)
+    folded_value, folded_key = _fold(value, comparator), _fold(key, comparator)
+    if match == "is":
+        return folded_value == folded_key
+    if match == "contains":
+        return folded_key in folded_value
+    return wildcard_pattern(key, comparator).fullmatch(folded_value) is not None
+
+
+def _regex_match(value: str, key: str, comparator: str) -> bool:
+    pattern = regex_pattern(key, comparator)
+    if pattern is None:
+        return False
+    try:
+        return pattern.search(value, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        log.warning("regex %r took longer than %.0f ms: counted as no match", key,
+                    REGEX_TIMEOUT * 1000)
+        return False
+
+
+def any_match(values: Iterable[str], keys: tuple[str, ...], match: str, comparator: str) -> bool:
+    return any(matches(value, key, match, comparator) for value in values for key in keys)
+
+
+# -- tests -------------------------------------------------------------------------------
+
+def address_parts(values: Iterable[str], part: str) -> list[str]:
+    result = []
+    for _, address in getaddresses(list(values)):
+        if not address:
+            continue
+        local_part, at, domain = address.rpartition("@")
+        if not at:
+            local_part, domain = address, ""
+        result.append({"all": address, "localpart": local_part, "domain": domain}[part])
+    return result
+
+
+def holds(test: Test, facts: MessageFacts) -> bool:
+    if isinstance(test, HeaderTest):
+        values = [value for name in test.headers for value in facts.values(name)]
+        return any_match(values, test.keys, test.match, test.comparator)
+    if isinstance(test, AddressTest):
+        values = [value for name in test.headers for value in facts.values(name)]
+        return any_match(address_parts(values, test.part), test.keys, test.match,
+                         test.comparator)
+    if isinstance(test, BodyTest):
+        return any_match([facts.body()], test.keys, test.match, test.comparator)
+    if isinstance(test, ExistsTest):
+        return all(facts.values(name) for name in test.headers)
+    if isinstance(test, SizeTest):
+        return facts.size > test.limit if test.over else facts.size < test.limit
+    if isinstance(test, AllOf):
+        return all(holds(inner, facts) for inner in test.tests)
+    if isinstance(test, AnyOf):
+        return any(holds(inner, facts) for inner in test.tests)
+    if isinstance(test, Not):
+        return not holds(test.test, facts)
+    if isinstance(test, Constant):
+        return test.value
+    raise TypeError(f"not a test: {test!r}")
+
+
+# -- running a script --------------------------------------------------------------------
+
+class _Run:
+    def __init__(self) -> None:
+        self.folders: list[str] = []
+        self.redirects: list[str] = []
+        self.cancelled_keep = False
+        self.too_many_redirects = False
+
+    def block(self, commands: Block, facts: MessageFacts) -> bool:
+        """Run COMMANDS; False when a stop ends the script."""
+        for command in commands:
+            if isinstance(command, Stop):
+                return False
+            if isinstance(command, If):
+                if not self.branch(command, facts):
+                    return False
+            else:
+                self.action(command)
+        return True
+
+    def branch(self, command: If, facts: MessageFacts) -> bool:
+        for test, block in command.branches:
+            if holds(test, facts):
+                return self.block(block, facts)
+        return self.block(command.otherwise or (), facts)
+
+    def action(self, command) -> None:
+        if isinstance(command, Keep):
+            self._file(INBOX)
+        elif isinstance(command, FileInto):
+            self._file(command.folder)
+            self.cancelled_keep |= not command.copy
+        elif isinstance(command, Redirect):
+            if command.address not in self.redirects:
+                self.redirects.append(command.address)
+                self.too_many_redirects |= len(self.redirects) > MAX_REDIRECTS
+            self.cancelled_keep |= not command.copy
+        elif isinstance(command, Discard):
+            self.cancelled_keep = True
+
+    def _file(self, folder: str) -> None:
+        folder = INBOX if folder.upper() == INBOX else folder
+        if folder not in self.folders:
+            self.folders.append(folder)
+
+    def result(self) -> Delivery:
+        if self.too_many_redirects:
+            # Pigeonhole fails the whole script then, and a failed script keeps the
+            # message in INBOX: nothing is lost, nothing goes anywhere unexpected.
+            return KEEP
+        folders = self.folders
+        if not self.cancelled_keep and INBOX not in folders:
+            folders = folders + [INBOX]
+        return Delivery(tuple(folders), tuple(self.redirects))
+
+
+@dataclass(frozen=True)
+class Compiled:
+    script: Script
+
+    def run(self, facts: MessageFacts) -> Delivery:
+        run = _Run()
+        run.block(self.script.commands, facts)
+        return run.result()
+
+
+def compile_script(script: Script) -> Compiled:
+    # Regexes and wildcards compile on first use and stay cached (lru_cache above).
+    return Compiled(script)
+
+
+def evaluate(script: Script, facts: MessageFacts) -> Delivery:
+    return compile_script(script).run(facts)

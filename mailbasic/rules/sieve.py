@@ -1,0 +1,571 @@
+"""Reads and writes the Sieve (RFC 5228) that mailbasic's filters can express.
+
+Three steps: the tokenizer turns text into tokens with line numbers, the parser builds
+Sieve's generic command/test tree, and the reader turns that tree into model.Script,
+checking what Pigeonhole checks (capabilities required before use, argument kinds and
+counts). Anything else is refused with its line number: a script never half-loads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import regex
+
+from mailbasic.errors import InvalidInput
+from mailbasic.rules import model
+
+CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox"}
+ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from",
+                   "resent-sender", "resent-to", "resent-cc", "resent-bcc", "return-path",
+                   "delivered-to", "errors-to", "envelope-to", "disposition-notification-to"}
+_QUANTIFIERS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+_ADDRESS = re.compile(r"^[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+$")
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without the colon
+
+
+class SieveError(InvalidInput):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Token:
+    kind: str     # identifier, tag, number, string, or the punctuation itself
+    value: object
+    line: int
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>[ \t\r]+|\n)
+  | (?P<hash>\#[^\n]*)
+  | (?P<bracket>/\*)
+  | (?P<multiline>text:[ \t]*(?:\#[^\n]*)?\r?\n)
+  | (?P<string>")
+  | (?P<number>[0-9]+[KMG]?(?![A-Za-z0-9_]))
+  | (?P<tag>:[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<identifier>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punctuation>[;,()\[\]{}])
+""", re.VERBOSE)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens, position, line = [], 0, 1
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match:
+            raise SieveError(line, f"unexpected character {text[position]!r}")
+        kind, start = match.lastgroup, position
+        position = match.end()
+        if kind == "bracket":
+            end = text.find("*/", position)
+            if end < 0:
+                raise SieveError(line, "bracket comment not closed")
+            position = end + 2
+        elif kind == "string":
+            value, position = _quoted(text, position, line)
+            tokens.append(Token("string", value, line))
+        elif kind == "multiline":
+            value, position = _multiline(text, position, line)
+            tokens.append(Token("string", value, line))
+        elif kind == "number":
+            digits = match.group().rstrip("KMG")
+            tokens.append(Token("number", int(digits) * _QUANTIFIERS[match.group()[len(digits):]],
+                                line))
+        elif kind in ("tag", "identifier"):
+            tokens.append(Token(kind, match.group().lower(), line))
+        elif kind == "punctuation":
+            tokens.append(Token(match.group(), match.group(), line))
+        line += text.count("\n", start, position)
+    return tokens
+
+
+def _quoted(text: str, position: int, line: int) -> tuple[str, int]:
+    value = []
+    while position < len(text):
+        character = text[position]
+        if character == '"':
+            return "".join(value), position + 1
+        if character == "\\" and position + 1 < len(text):
+            position += 1  # RFC 5228 2.4.2: \\ and \" keep the character, others too
+            character = text[position]
+        value.append(character)
+        position += 1
+    raise SieveError(line, "string not closed")
+
+
+def _multiline(text: str, position: int, line: int) -> tuple[str, int]:
+    lines = []
+    while position < len(text):
+        end = text.find("\n", position)
+        if end < 0:
+            break
+        current = text[position:end].rstrip("\r")
+        position = end + 1
+        if current == ".":
+            return "".join(lines), position
+        lines.append((current[1:] if current.startswith("..") else current) + "\r\n")
+    raise SieveError(line, "multi-line string not ended by a line holding only '.'")
+
+
+# -- the generic tree ------------------------------------------------------------------
+
+@dataclass
+class Node:
+    """A command or a test: its name, arguments, tests and block, as Sieve's grammar."""
+    name: str
+    line: int
+    arguments: list[Token | list[str]] = field(default_factory=list)
+    tests: list[Node] = field(default_factory=list)
+    block: list[Node] | None = None
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens, self.index = tokens, 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self, kind: str | None = None) -> Token:
+        token = self.peek()
+        if token is None:
+            line = self.tokens[-1].line if self.tokens else 1
+            raise SieveError(line, f"unexpected end of script, expected {kind or 'more'}")
+        if kind and token.kind != kind:
+            raise SieveError(token.line, f"expected {kind!r}, found {token.value!r}")
+        self.index += 1
+        return token
+
+    def commands(self, nested: bool) -> list[Node]:
+        commands = []
+        while (token := self.peek()) is not None and not (nested and token.kind == "}"):
+            commands.append(self.command())
+        return commands
+
+    def command(self) -> Node:
+        name = self.take("identifier")
+        node = Node(name.value, name.line)
+        self.arguments(node)
+        if self.peek() is not None and self.peek().kind == "{":
+            self.take("{")
+            node.block = self.commands(nested=True)
+            self.take("}")
+        else:
+            self.take(";")
+        return node
+
+    def test(self) -> Node:
+        name = self.take("identifier")
+        node = Node(name.value, name.line)
+        self.arguments(node)
+        return node
+
+    def arguments(self, node: Node) -> None:
+        while (token := self.peek()) is not None and token.kind in ("tag", "number",
+                                                                    "string", "["):
+            node.arguments.append(self.string_list() if token.kind == "[" else self.take())
+        token = self.peek()
+        if token is not None and token.kind == "(":
+            self.take("(")
+            node.tests.append(self.test())
+            while self.peek() is not None and self.peek().kind == ",":
+                self.take(",")
+                node.tests.append(self.test())
+            self.take(")")
+        elif token is not None and token.kind == "identifier":
+            node.tests.append(self.test())
+
+    def string_list(self) -> list[str]:
+        self.take("[")
+        strings = [self.take("string").value]
+        while self.peek() is not None and self.peek().kind == ",":
+            self.take(",")
+            strings.append(self.take("string").value)
+        self.take("]")
+        return strings
+
+
+# -- from the tree to model.Script -------------------------------------------------------
+
+@dataclass
+class _Arguments:
+    """A node's arguments, sorted into tags (with their values) and positionals."""
+    node: Node
+    tags: dict[str, object] = field(default_factory=dict)
+    positional: list[object] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.required: set[str] = set()
+
+    def need(self, capability: str, node: Node, what: str) -> None:
+        if capability not in self.required:
+            raise SieveError(node.line, f"{what} needs require \"{capability}\"")
+
+    def script(self, nodes: list[Node]) -> model.Script:
+        position = 0
+        while position < len(nodes) and nodes[position].name == "require":
+            self.require(nodes[position])
+            position += 1
+        return model.Script(self.block(nodes[position:]))
+
+    def require(self, node: Node) -> None:
+        arguments = self.sort(node, {})
+        capabilities = self.strings(node, arguments, 1)[0]
+        for capability in capabilities:
+            if capability not in CAPABILITIES:
+                raise SieveError(node.line, f"unsupported capability {capability!r} "
+                                 f"(supported: {', '.join(sorted(CAPABILITIES))})")
+        self.required.update(capabilities)
+
+    def block(self, nodes: list[Node]) -> model.Block:
+        commands: list[model.Command] = []
+        for node in nodes:
+            if node.name in ("elsif", "else"):
+                self.attach(commands, node)
+            else:
+                commands.append(self.command(node))
+        return tuple(commands)
+
+    def attach(self, commands: list[model.Command], node: Node) -> None:
+        previous = commands[-1] if commands else None
+        if not isinstance(previous, model.If) or previous.otherwise is not None:
+            raise SieveError(node.line, f"{node.name} without a preceding if")
+        if node.name == "elsif":
+            test, block = self.conditional(node)
+            commands[-1] = model.If(previous.branches + ((test, block),))
+        else:
+            self.no_arguments(node)
+            commands[-1] = model.If(previous.branches, self.body(node))
+
+    def command(self, node: Node) -> model.Command:
+        if node.name == "require":
+            raise SieveError(node.line, "require must come before every other command")
+        if node.name == "if":
+            return model.If((self.conditional(node),))
+        if node.block is not None:
+            raise SieveError(node.line, f"{node.name} takes no block")
+        if node.name in ("keep", "discard", "stop"):
+            self.no_arguments(node)
+            return {"keep": model.Keep, "discard": model.Discard, "stop": model.Stop}[node.name]()
+        if node.name == "fileinto":
+            return self.fileinto(node)
+        if node.name == "redirect":
+            return self.redirect(node)
+        raise SieveError(node.line, f"unsupported command {node.name!r}")
+
+    def conditional(self, node: Node) -> tuple[model.Test, model.Block]:
+        if node.arguments or len(node.tests) != 1:
+            raise SieveError(node.line, f"{node.name} takes exactly one test")
+        return self.test(node.tests[0]), self.body(node)
+
+    def body(self, node: Node) -> model.Block:
+        if node.block is None:
+            raise SieveError(node.line, f"{node.name} needs a block {{ ... }}")
+        return self.block(node.block)
+
+    def fileinto(self, node: Node) -> model.FileInto:
+        self.need("fileinto", node, "fileinto")
+        arguments = self.sort(node, {":copy": None, ":create": None})
+        self.check_tag_capabilities(node, arguments, {":copy": "copy", ":create": "mailbox"})
+        folder = self.strings(node, arguments, 1)[0]
+        if len(folder) != 1 or not folder[0]:
+            raise SieveError(node.line, "fileinto takes one folder name")
+        # :create is accepted and implied: mailbasic always creates a missing folder.
+        return model.FileInto(folder[0], ":copy" in arguments.tags)
+
+    def redirect(self, node: Node) -> model.Redirect:
+        arguments = self.sort(node, {":copy": None})
+        self.check_tag_capabilities(node, arguments, {":copy": "copy"})
+        address = self.strings(node, arguments, 1)[0]
+        if len(address) != 1 or not _ADDRESS.match(address[0].strip()):
+            raise SieveError(node.line, f"redirect needs one address, got {address!r}")
+        return model.Redirect(address[0].strip(), ":copy" in arguments.tags)
+
+    # -- tests --
+
+    def test(self, node: Node) -> model.Test:
+        reader = getattr(self, f"test_{node.name}", None)
+        if reader is None:
+            raise SieveError(node.line, f"unsupported test {node.name!r}")
+        if node.block is not None:
+            raise SieveError(node.line, f"test {node.name} takes no block")
+        return reader(node)
+
+    def test_true(self, node: Node) -> model.Test:
+        self.no_arguments(node)
+        return model.Constant(True)
+
+    def test_false(self, node: Node) -> model.Test:
+        self.no_arguments(node)
+        return model.Constant(False)
+
+    def test_not(self, node: Node) -> model.Test:
+        if node.arguments or len(node.tests) != 1:
+            raise SieveError(node.line, "not takes exactly one test")
+        return model.Not(self.test(node.tests[0]))
+
+    def test_allof(self, node: Node) -> model.Test:
+        return model.AllOf(self.test_list(node))
+
+    def test_anyof(self, node: Node) -> model.Test:
+        return model.AnyOf(self.test_list(node))
+
+    def test_list(self, node: Node) -> tuple[model.Test, ...]:
+        if node.arguments or not node.tests:
+            raise SieveError(node.line, f"{node.name} takes a list of tests ( ... )")
+        return tuple(self.test(inner) for inner in node.tests)
+
+    def test_exists(self, node: Node) -> model.Test:
+        arguments = self.sort(node, {})
+        return model.ExistsTest(tuple(self.header_names(node, self.strings(node, arguments, 1)[0])))
+
+    def test_size(self, node: Node) -> model.Test:
+        arguments = self.sort(node, {":over": None, ":under": None})
+        if len(arguments.tags) != 1 or len(arguments.positional) != 1 \
+                or not isinstance(arguments.positional[0], int):
+            raise SieveError(node.line, "size takes :over or :under and a number")
+        return model.SizeTest(":over" in arguments.tags, arguments.positional[0])
+
+    def test_header(self, node: Node) -> model.Test:
+        arguments = self.sort(node, _MATCHING)
+        match, comparator = self.matching(node, arguments)
+        names, keys = self.strings(node, arguments, 2)
+        return model.HeaderTest(tuple(self.header_names(node, names)), tuple(keys),
+                                match, comparator)
+
+    def test_address(self, node: Node) -> model.Test:
+        arguments = self.sort(node, {**_MATCHING, ":all": None, ":localpart": None,
+                                     ":domain": None})
+        match, comparator = self.matching(node, arguments)
+        parts = [tag for tag in (":all", ":localpart", ":domain") if tag in arguments.tags]
+        if len(parts) > 1:
+            raise SieveError(node.line, "address takes one address part")
+        names, keys = self.strings(node, arguments, 2)
+        for name in self.header_names(node, names):
+            if name.lower() not in ADDRESS_HEADERS:
+                raise SieveError(node.line, f"address test on {name!r}, which holds no "
+                                 "addresses")
+        return model.AddressTest(tuple(names), tuple(keys), match,
+                                 (parts[0] if parts else ":all")[1:], comparator)
+
+    def test_body(self, node: Node) -> model.Test:
+        self.need("body", node, "body")
+        arguments = self.sort(node, {**_MATCHING, ":text": None, ":raw": None,
+                                     ":content": None})
+        for refused in (":raw", ":content"):
+            if refused in arguments.tags:
+                raise SieveError(node.line, f"body {refused} is not supported (only :text)")
+        match, comparator = self.matching(node, arguments)
+        keys = self.strings(node, arguments, 1)[0]
+        return model.BodyTest(tuple(keys), match, comparator)
+
+    # -- arguments --
+
+    def matching(self, node: Node, arguments: _Arguments) -> tuple[str, str]:
+        types = [tag for tag in (":is", ":contains", ":matches", ":regex")
+                 if tag in arguments.tags]
+        if len(types) > 1:
+            raise SieveError(node.line, "more than one match type")
+        match = types[0][1:] if types else "is"
+        comparator = arguments.tags.get(":comparator", "i;ascii-casemap")
+        if comparator not in ("i;ascii-casemap", "i;octet"):
+            raise SieveError(node.line, f"unsupported comparator {comparator!r}")
+        if match == "regex":
+            self.need("regex", node, ":regex")
+        return match, comparator
+
+    def sort(self, node: Node, allowed: dict[str, str | None]) -> _Arguments:
+        """allowed: tag -> None (a flag) or "string" (a tag with a string value)."""
+        arguments, items = _Arguments(node), iter(node.arguments)
+        for item in items:
+            if isinstance(item, Token) and item.kind == "tag":
+                if item.value not in allowed:
+                    raise SieveError(item.line, f"{node.name} does not take {item.value}")
+                if item.value in arguments.tags:
+                    raise SieveError(item.line, f"{item.value} given twice")
+                if arguments.positional:
+                    raise SieveError(item.line, f"{item.value} must come before the "
+                                     "other arguments")
+                arguments.tags[item.value] = self.tag_value(node, item, allowed, items)
+            else:
+                arguments.positional.append(item.value if isinstance(item, Token) else item)
+        if node.tests and node.name not in ("if", "elsif", "not", "allof", "anyof"):
+            raise SieveError(node.line, f"{node.name} takes no test")
+        return arguments
+
+    def tag_value(self, node: Node, tag: Token, allowed, items) -> object:
+        if allowed[tag.value] is None:
+            return True
+        value = next(items, None)
+        if not isinstance(value, Token) or value.kind != "string":
+            raise SieveError(tag.line, f"{tag.value} needs a string")
+        return value.value
+
+    def strings(self, node: Node, arguments: _Arguments, count: int) -> list[list[str]]:
+        values = arguments.positional
+        if len(values) != count:
+            raise SieveError(node.line, f"{node.name} takes {count} string argument(s), "
+                             f"got {len(values)}")
+        result = []
+        for value in values:
+            if isinstance(value, int):
+                raise SieveError(node.line, f"{node.name}: a number where a string belongs")
+            result.append(value if isinstance(value, list) else [value])
+        for key in (result[-1] if node.name in ("header", "address", "body") else []):
+            if arguments.tags.get(":regex"):
+                self.check_regex(node, key)
+        return result
+
+    def check_regex(self, node: Node, pattern: str) -> None:
+        try:
+            regex.compile(pattern, regex.POSIX)
+        except regex.error as error:
+            raise SieveError(node.line, f"invalid regular expression {pattern!r}: {error}")
+
+    def header_names(self, node: Node, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HEADER_NAME.match(name):
+                raise SieveError(node.line, f"{name!r} is not a header name")
+        return names
+
+    def check_tag_capabilities(self, node: Node, arguments: _Arguments,
+                               needs: dict[str, str]) -> None:
+        for tag, capability in needs.items():
+            if tag in arguments.tags:
+                self.need(capability, node, tag)
+
+    def no_arguments(self, node: Node) -> None:
+        if node.arguments or node.tests:
+            raise SieveError(node.line, f"{node.name} takes no arguments")
+
+
+_MATCHING: dict[str, str | None] = {":is": None, ":contains": None, ":matches": None,
+                                    ":regex": None, ":comparator": "string"}
+
+
+def parse(text: str) -> model.Script:
+    """The Script that TEXT means, or SieveError naming the line of the first problem."""
+    if len(text) > 1_000_000:
+        raise SieveError(1, "script too long")
+    try:
+        nodes = _Parser(tokenize(text)).commands(nested=False)
+    except RecursionError:
+        raise SieveError(1, "script nested too deeply") from None
+    try:
+        return _Reader().script(nodes)
+    except RecursionError:
+        raise SieveError(1, "script nested too deeply") from None
+
+
+# -- writing -----------------------------------------------------------------------------
+
+def render(script: model.Script) -> str:
+    """Canonical Sieve for SCRIPT: parse(render(script)) == script."""
+    capabilities = sorted(_capabilities(script.commands))
+    head = [f"require [{', '.join(_quote(name) for name in capabilities)}];"] \
+        if capabilities else []
+    return "\n".join(head + _render_block(script.commands, 0)) + "\n" if (
+        head or script.commands) else ""
+
+
+def _capabilities(commands: model.Block) -> set[str]:
+    found: set[str] = set()
+    for command in commands:
+        if isinstance(command, model.If):
+            for test, block in command.branches:
+                found |= _test_capabilities(test) | _capabilities(block)
+            found |= _capabilities(command.otherwise or ())
+        elif isinstance(command, model.FileInto):
+            found |= {"fileinto"} | ({"copy"} if command.copy else set())
+        elif isinstance(command, model.Redirect) and command.copy:
+            found.add("copy")
+    return found
+
+
+def _test_capabilities(test: model.Test) -> set[str]:
+    if isinstance(test, (model.AllOf, model.AnyOf)):
+        return set().union(*(_test_capabilities(inner) for inner in test.tests))
+    if isinstance(test, model.Not):
+        return _test_capabilities(test.test)
+    found = {"body"} if isinstance(test, model.BodyTest) else set()
+    if getattr(test, "match", None) == "regex":
+        found.add("regex")
+    return found
+
+
+def _render_block(commands: model.Block, depth: int) -> list[str]:
+    indent = "    " * depth
+    lines = []
+    for command in commands:
+        if isinstance(command, model.If):
+            lines += _render_if(command, depth)
+        elif isinstance(command, model.FileInto):
+            lines.append(f"{indent}fileinto {':copy ' if command.copy else ''}"
+                         f"{_quote(command.folder)};")
+        elif isinstance(command, model.Redirect):
+            lines.append(f"{indent}redirect {':copy ' if command.copy else ''}"
+                         f"{_quote(command.address)};")
+        else:
+            lines.append(f"{indent}{type(command).__name__.lower()};")
+    return lines
+
+
+def _render_if(command: model.If, depth: int) -> list[str]:
+    indent = "    " * depth
+    lines = []
+    for number, (test, block) in enumerate(command.branches):
+        opener = "if" if number == 0 else "} elsif"
+        lines.append(f"{indent}{opener} {_render_test(test)} {{")
+        lines += _render_block(block, depth + 1)
+    if command.otherwise is not None:
+        lines.append(f"{indent}}} else {{")
+        lines += _render_block(command.otherwise, depth + 1)
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def _render_test(test: model.Test) -> str:
+    if isinstance(test, model.Constant):
+        return "true" if test.value else "false"
+    if isinstance(test, model.Not):
+        return f"not {_render_test(test.test)}"
+    if isinstance(test, (model.AllOf, model.AnyOf)):
+        name = "allof" if isinstance(test, model.AllOf) else "anyof"
+        return f"{name} ({', '.join(_render_test(inner) for inner in test.tests)})"
+    if isinstance(test, model.ExistsTest):
+        return f"exists {_list(test.headers)}"
+    if isinstance(test, model.SizeTest):
+        return f"size {':over' if test.over else ':under'} {test.limit}"
+    return _render_comparison(test)
+
+
+def _render_comparison(test: model.HeaderTest | model.AddressTest | model.BodyTest) -> str:
+    words = [type(test).__name__[:-4].lower()]
+    if isinstance(test, model.AddressTest) and test.part != "all":
+        words.append(f":{test.part}")
+    if test.comparator != "i;ascii-casemap":
+        words.append(f":comparator {_quote(test.comparator)}")
+    words.append(f":{test.match}")
+    if isinstance(test, model.BodyTest):
+        words.append(":text")
+    else:
+        words.append(_list(test.headers))
+    words.append(_list(test.keys))
+    return " ".join(words)
+
+
+def _list(strings: tuple[str, ...]) -> str:
+    if len(strings) == 1:
+        return _quote(strings[0])
+    return "[" + ", ".join(_quote(string) for string in strings) + "]"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -46,6 +46,7 @@ bench: deps
 	scripts/install-debian-packages $(BENCH_PACKAGES)
 	$(VENV)/bin/python bench/milter_bench.py
 	$(VENV)/bin/python bench/policy_bench.py
+	$(VENV)/bin/python bench/rules_bench.py
 
 clean: stop
 	rm -rf $(VENV) $(STACK_DIR) *.egg-info

@@ -94,15 +94,20 @@ def text_of(raw: bytes) -> str:
             if part.get_content_maintype() != "text":
                 continue
             payload = part.get_payload(decode=True) or b""
-            charset = part.get_content_charset() or "us-ascii"
-            try:
-                texts.append(payload.decode(charset, "replace"))
-            except LookupError:
-                texts.append(payload.decode("utf-8", "replace"))
+            texts.append(_decoded_text(payload, part.get_content_charset() or "us-ascii"))
         return "\n".join(texts)
     except Exception:  # a parser bug on hostile input must not stop the delivery
         log.warning("body of a message could not be parsed; body tests see nothing")
         return ""
+
+
+def _decoded_text(payload: bytes, charset: str) -> str:
+    """In the declared charset; 8-bit text that does not fit it (often UTF-8 sent
+    without a charset) is read as UTF-8, as Pigeonhole does."""
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return payload.decode("utf-8", "replace")
 
 
 # -- matching ----------------------------------------------------------------------------

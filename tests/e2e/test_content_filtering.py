@@ -147,7 +147,7 @@ def test_the_transaction_is_logged_with_postfix_queue_id(mailbox, tls_context, t
     cli = Cli(mailbox.settings, tmp_path)
     [entry] = json.loads(cli.ok("log", "search", "--queue-id", queue_id, "--json").stdout)
     assert entry["sender"] == "someone@remote.example"
-    assert entry["recipients"] == [{"address": CAROL[0], "outcome": "accepted"}]
+    assert entry["recipients"] == [{"address": CAROL[0], "outcome": "accepted: into INBOX"}]
     assert entry["client"] == "localhost[127.0.0.1]" and entry["helo"] == "mx.remote.example"
     assert entry["reply"] == "250 accepted"
     assert entry["verdicts"]["virus"]["verdict"] == "clean"

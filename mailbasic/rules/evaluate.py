@@ -38,6 +38,7 @@ class MessageFacts:
     size: int
     body_text: Callable[[], str] = lambda: ""
     _decoded: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _addresses: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _body: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -53,6 +54,14 @@ class MessageFacts:
             self._decoded[key] = tuple(decode_value(value) for header, value in self.headers
                                        if header.lower() == key)
         return self._decoded[key]
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        """The addresses in header NAME; parsed once per message, every test reads them."""
+        key = name.lower()
+        if key not in self._addresses:
+            self._addresses[key] = tuple(address for _, address in getaddresses(
+                list(self.values(key))) if address)
+        return self._addresses[key]
 
     def body(self) -> str:
         if self._body is None:
@@ -149,19 +158,32 @@ def regex_pattern(key: str, comparator: str):
         return None
 
 
-def matches(value: str, key: str, match: str, comparator: str) -> bool:
+Check = Callable[[str], bool]
+Predicate = Callable[[MessageFacts], bool]
+
+
+def matcher(keys: tuple[str, ...], match: str, comparator: str) -> Check:
+    """Whether a value matches any of KEYS; keys folded and patterns compiled once."""
     if match == "regex":
-        return _regex_match(value, key, comparator)
-    folded_value, folded_key = _fold(value, comparator), _fold(key, comparator)
+        patterns = [regex_pattern(key, comparator) for key in keys]
+        return lambda value: any(_search(pattern, value, key)
+                                 for pattern, key in zip(patterns, keys))
+    if match == "matches":
+        wildcards = [wildcard_pattern(key, comparator) for key in keys]
+        return lambda value: any(pattern.fullmatch(_fold(value, comparator)) is not None
+                                 for pattern in wildcards)
+    folded = [_fold(key, comparator) for key in keys]
     if match == "is":
-        return folded_value == folded_key
-    if match == "contains":
-        return folded_key in folded_value
-    return wildcard_pattern(key, comparator).fullmatch(folded_value) is not None
+        exact = frozenset(folded)
+        return lambda value: _fold(value, comparator) in exact
+    return lambda value: any(key in _fold(value, comparator) for key in folded)
 
 
-def _regex_match(value: str, key: str, comparator: str) -> bool:
-    pattern = regex_pattern(key, comparator)
+def matches(value: str, key: str, match: str, comparator: str) -> bool:
+    return matcher((key,), match, comparator)(value)
+
+
+def _search(pattern, value: str, key: str) -> bool:
     if pattern is None:
         return False
     try:
@@ -172,50 +194,64 @@ def _regex_match(value: str, key: str, comparator: str) -> bool:
         return False
 
 
-def any_match(values: Iterable[str], keys: tuple[str, ...], match: str, comparator: str) -> bool:
-    return any(matches(value, key, match, comparator) for value in values for key in keys)
-
-
 # -- tests -------------------------------------------------------------------------------
 
-def address_parts(values: Iterable[str], part: str) -> list[str]:
-    result = []
-    for _, address in getaddresses(list(values)):
-        if not address:
-            continue
-        local_part, at, domain = address.rpartition("@")
-        if not at:
-            local_part, domain = address, ""
-        result.append({"all": address, "localpart": local_part, "domain": domain}[part])
-    return result
+def address_part(address: str, part: str) -> str:
+    local_part, at, domain = address.rpartition("@")
+    if not at:
+        local_part, domain = address, ""
+    return {"all": address, "localpart": local_part, "domain": domain}[part]
 
 
-def holds(test: Test, facts: MessageFacts) -> bool:
+def predicate(test: Test) -> Predicate:
+    """TEST as a function of the message, built once per script."""
     if isinstance(test, HeaderTest):
-        values = [value for name in test.headers for value in facts.values(name)]
-        return any_match(values, test.keys, test.match, test.comparator)
+        check, names = matcher(test.keys, test.match, test.comparator), test.headers
+        return lambda facts: any(check(value) for name in names for value in facts.values(name))
     if isinstance(test, AddressTest):
-        values = [value for name in test.headers for value in facts.values(name)]
-        return any_match(address_parts(values, test.part), test.keys, test.match,
-                         test.comparator)
+        check, names, part = matcher(test.keys, test.match, test.comparator), test.headers, \
+            test.part
+        return lambda facts: any(check(address_part(address, part)) for name in names
+                                 for address in facts.addresses(name))
     if isinstance(test, BodyTest):
-        return any_match([facts.body()], test.keys, test.match, test.comparator)
+        check = matcher(test.keys, test.match, test.comparator)
+        return lambda facts: check(facts.body())
     if isinstance(test, ExistsTest):
-        return all(facts.values(name) for name in test.headers)
+        return lambda facts: all(facts.values(name) for name in test.headers)
     if isinstance(test, SizeTest):
-        return facts.size > test.limit if test.over else facts.size < test.limit
-    if isinstance(test, AllOf):
-        return all(holds(inner, facts) for inner in test.tests)
-    if isinstance(test, AnyOf):
-        return any(holds(inner, facts) for inner in test.tests)
+        return (lambda facts: facts.size > test.limit) if test.over else \
+            (lambda facts: facts.size < test.limit)
+    if isinstance(test, (AllOf, AnyOf)):
+        inner = [predicate(each) for each in test.tests]
+        combine = all if isinstance(test, AllOf) else any
+        return lambda facts: combine(check(facts) for check in inner)
     if isinstance(test, Not):
-        return not holds(test.test, facts)
+        inner_test = predicate(test.test)
+        return lambda facts: not inner_test(facts)
     if isinstance(test, Constant):
-        return test.value
+        return lambda facts: test.value
     raise TypeError(f"not a test: {test!r}")
 
 
+def holds(test: Test, facts: MessageFacts) -> bool:
+    return predicate(test)(facts)
+
+
 # -- running a script --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CompiledIf:
+    branches: tuple[tuple[Predicate, tuple], ...]
+    otherwise: tuple | None
+
+
+def _compile_block(commands: Block) -> tuple:
+    return tuple(_CompiledIf(tuple((predicate(test), _compile_block(block))
+                                   for test, block in command.branches),
+                             None if command.otherwise is None
+                             else _compile_block(command.otherwise))
+                 if isinstance(command, If) else command for command in commands)
+
 
 class _Run:
     def __init__(self) -> None:
@@ -224,21 +260,21 @@ class _Run:
         self.cancelled_keep = False
         self.too_many_redirects = False
 
-    def block(self, commands: Block, facts: MessageFacts) -> bool:
+    def block(self, commands: tuple, facts: MessageFacts) -> bool:
         """Run COMMANDS; False when a stop ends the script."""
         for command in commands:
-            if isinstance(command, Stop):
-                return False
-            if isinstance(command, If):
+            if isinstance(command, _CompiledIf):
                 if not self.branch(command, facts):
                     return False
+            elif isinstance(command, Stop):
+                return False
             else:
                 self.action(command)
         return True
 
-    def branch(self, command: If, facts: MessageFacts) -> bool:
+    def branch(self, command: _CompiledIf, facts: MessageFacts) -> bool:
         for test, block in command.branches:
-            if holds(test, facts):
+            if test(facts):
                 return self.block(block, facts)
         return self.block(command.otherwise or (), facts)
 
@@ -274,17 +310,17 @@ class _Run:
 
 @dataclass(frozen=True)
 class Compiled:
-    script: Script
+    commands: tuple
 
     def run(self, facts: MessageFacts) -> Delivery:
         run = _Run()
-        run.block(self.script.commands, facts)
+        run.block(self.commands, facts)
         return run.result()
 
 
 def compile_script(script: Script) -> Compiled:
-    # Regexes and wildcards compile on first use and stay cached (lru_cache above).
-    return Compiled(script)
+    """Tests become functions with their keys folded and patterns compiled, once."""
+    return Compiled(_compile_block(script.commands))
 
 
 def evaluate(script: Script, facts: MessageFacts) -> Delivery:

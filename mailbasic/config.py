@@ -81,11 +81,13 @@ class Settings:
     # queued and retried like any mail; config_directory selects a non-default instance.
     sendmail_path: str = "/usr/sbin/sendmail"
     postfix_config_directory: str | None = None
-    # Mail forwarded to outside domains gets an SRS envelope sender in srs_domain (the
-    # service domain by default), signed with the first secret; every secret verifies.
+    # Mail forwarded to outside domains gets an SRS envelope sender in srs_domain, signed
+    # with the first secret; every secret verifies. `mailbasic srs` answers Postfix's
+    # lookups of those addresses on srs_socket, so bounces find the original sender.
     srs_secrets: tuple[str, ...] = ()
-    srs_domain: str | None = None
+    srs_domain: str | None = None      # default: srs.<service domain>
     srs_max_age_days: int = 21
+    srs_socket: str = "unix:/run/mailbasic/srs.sock"
     rules_max_redirects: int = 4
 
 
@@ -144,6 +146,13 @@ def _listen_socket(value: Any) -> str:
     if not re.match(r"^(inet:\d{1,5}@[A-Za-z0-9.:-]+|inet6:\d{1,5}@[0-9a-fA-F:.]+|unix:/\S+)$",
                     socket):
         raise ValueError(f"must be inet:PORT@HOST or unix:/PATH, got {value!r}")
+    return socket
+
+
+def _unix_socket(value: Any) -> str:
+    socket = _string(value)
+    if not re.match(r"^unix:/[A-Za-z0-9._/-]+$", socket):
+        raise ValueError(f"must be unix:/PATH (letters, digits and ._-/), got {value!r}")
     return socket
 
 
@@ -232,6 +241,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("forwarding", "srs_secrets"): ("srs_secrets", _secrets),
     ("forwarding", "srs_domain"): ("srs_domain", _domain),
     ("forwarding", "srs_max_age_days"): ("srs_max_age_days", _days),
+    ("forwarding", "socket"): ("srs_socket", _unix_socket),
     ("rules", "max_redirects"): ("rules_max_redirects", _whole_number(1, 32, "a number")),
     ("policy", "workers"): ("policy_workers", _workers),
 }

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from mailbasic.config import Settings
 from mailbasic.errors import ConfigError
+from mailbasic.srs import srs_domain
 
 # Every hosted address (primary or alias) of a mailbox resolves to the primary address,
 # which is the mailbox's delivery and login name.
@@ -85,15 +86,26 @@ def postfix_maps(settings: Settings) -> dict[str, str]:
 
 def postfix_main_cf(settings: Settings, map_directory: str) -> str:
     """The main.cf lines that use the lookup tables and the service's size limit."""
-    lines = [f"{parameter} = " + ", ".join(f"proxy:pgsql:{map_directory}/{name}"
-                                           for name in names)
+    # The SRS table comes last: only what the account tables do not know is asked there.
+    lines = [f"{parameter} = " + ", ".join([f"proxy:pgsql:{map_directory}/{name}"
+                                            for name in names] + _srs_table(settings, parameter))
              for parameter, names in _POSTFIX_PARAMETERS.items()]
+    if settings.srs_secrets:
+        # Bounces to SRS addresses: a domain of its own, every address looked up by
+        # `mailbasic srs` (unknown, forged and expired ones are refused at RCPT).
+        lines.append(f"virtual_alias_domains = {srs_domain(settings)}")
     lines.append(f"message_size_limit = {settings.message_size_limit}")
     # login+TOKEN@domain reaches login@domain: the milter files into folders that way.
     lines.append("recipient_delimiter = +")
     # Mailbox quotas are enforced at RCPT time, a mailbox size limit would only bounce.
     lines.append("virtual_mailbox_limit = 0")
     return "\n".join(lines) + "\n"
+
+
+def _srs_table(settings: Settings, parameter: str) -> list[str]:
+    if parameter != "virtual_alias_maps" or not settings.srs_secrets:
+        return []
+    return [f"socketmap:{settings.srs_socket}:reverse"]
 
 
 def _libpq_value(value: str) -> str:

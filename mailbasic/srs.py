@@ -18,6 +18,7 @@ import hmac
 import time
 from typing import Callable, Sequence
 
+from mailbasic.config import Settings
 from mailbasic.errors import InvalidInput
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -28,6 +29,12 @@ SEPARATORS = "=+-"
 
 class SrsError(InvalidInput):
     pass
+
+
+def srs_domain(settings: Settings) -> str:
+    """A domain of its own (not a mailbox domain), so Postfix can treat it as a virtual
+    alias domain whose every address is looked up in the SRS table."""
+    return settings.srs_domain or f"srs.{settings.service_domain}"
 
 
 def is_srs(address: str) -> bool:

@@ -72,7 +72,13 @@ def policy(postgres: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def postfix(dovecot: Stack, milter: Stack, policy: Stack) -> Stack:
+def srs(postgres: Stack) -> Stack:
+    start(postgres.srs)
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: Stack, milter: Stack, policy: Stack, srs: Stack) -> Stack:
     start(dovecot.postfix)
     return dovecot
 

@@ -49,6 +49,7 @@ class Stack:
                                                "/milter.sock",
                                  policy_socket=f"unix:{self.layout.component('policy')}"
                                                "/policy.sock",
+                                 srs_socket=f"unix:{self.layout.component('srs')}/srs.sock",
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd, **overrides)
         self.certificates = Certificates(self.layout.tls)
@@ -58,12 +59,13 @@ class Stack:
         self.spamd = Spamd(self.layout, ports.spamd)
         self.milter = ServiceDaemon(self.layout, "milter")
         self.policy = ServiceDaemon(self.layout, "policy")
+        self.srs = ServiceDaemon(self.layout, "srs")
         self.clamd = Clamd(self.layout, ports.clamd)
 
     @property
     def servers(self) -> list:
-        return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.dovecot,
-                self.postfix]
+        return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
+                self.dovecot, self.postfix]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -92,7 +94,7 @@ class Stack:
                 started.append(scanner)
             started.append(self.postgres)
             self.start_database()
-            for server in (self.milter, self.policy, self.dovecot, self.postfix):
+            for server in (self.milter, self.policy, self.srs, self.dovecot, self.postfix):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -128,6 +130,7 @@ class Stack:
             f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
             f"  mailbasic milter     {self.milter.socket}",
             f"  mailbasic policy     {self.policy.socket}",
+            f"  mailbasic srs        {self.srs.socket}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from mailbasic.devstack.process import run
+from mailbasic.srs import Srs, srs_domain
 from tests.conftest import Cli
 from tests.corpus import GTUBE, mail
 
@@ -208,3 +209,19 @@ def test_vacation_replies_once_per_sender(rules_cli, postfix, tls_context):
     assert reply["Return-Path"] == "<>"
     assert reply["In-Reply-To"]
     assert "Ab Montag wieder da." in reply.get_content()
+
+
+def test_a_bounce_to_an_srs_address_reaches_the_original_sender(rules_cli, postfix,
+                                                               tls_context):
+    """What happens when a forward bounces: the bounce comes back to the SRS address."""
+    settings = postfix.settings
+    srs = Srs([secret.encode() for secret in settings.srs_secrets])
+    original = address("ida.rules")
+    bounce_to = srs.forward(original, srs_domain(settings))
+    subject = unique("Undelivered Mail Returned to Sender")
+    send(postfix, mail(subject, "The forward failed.\n").as_bytes(), [bounce_to], sender="")
+    arrives(postfix, tls_context, original, "INBOX", subject)
+    forged = bounce_to.replace("ida.rules", "dora.rules")
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(postfix, mail(subject).as_bytes(), [forged], sender="")
+    assert refused.value.recipients[forged][0] == 550

@@ -54,7 +54,7 @@ def test_forward_to_an_outside_domain_rewrites_the_sender_with_srs(rules_setting
     assert [address for address, _ in ctx._addrcpt] == ["<dora@elsewhere.example>"]
     assert ctx._delrcpt == [f"<{DORA}>"]
     rewritten = ctx._sender.strip("<>")
-    assert rewritten.startswith("SRS0=") and rewritten.endswith("@example.net")
+    assert rewritten.startswith("SRS0=") and rewritten.endswith("@srs.example.net")
     assert Srs([SECRET.encode()]).reverse(rewritten) == "someone@remote.example"
     assert ctx._msg["X-Mailbasic-Loop"]
     assert logged_outcomes(rules_settings)[DORA] == "accepted: redirect to dora@elsewhere.example"

@@ -21,7 +21,7 @@ from mailbasic.rules.evaluate import MessageFacts, text_of
 from mailbasic.rules.folders import folder_address
 from mailbasic.rules.model import INBOX
 from mailbasic.rules.store import RulesStore
-from mailbasic.srs import Srs
+from mailbasic.srs import Srs, srs_domain
 
 log = logging.getLogger("mailbasic.milter")
 
@@ -43,7 +43,7 @@ class RulesStage:
                                          settings.policy_cache_seconds)
         self.srs = (Srs([secret.encode() for secret in settings.srs_secrets],
                         settings.srs_max_age_days) if settings.srs_secrets else None)
-        self.srs_domain = settings.srs_domain or settings.service_domain
+        self.srs_domain = srs_domain(settings)
         self.max_redirects = settings.rules_max_redirects
         self.service_domain = settings.service_domain
 

@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import shlex
-import sys
-from dataclasses import asdict
 from datetime import date
-from pathlib import Path
 
 import click
 
@@ -15,7 +12,6 @@ from mailbasic.cli.context import CliContext, emit, json_option, pass_context
 from mailbasic.directory import directory_engine
 from mailbasic.errors import InvalidInput
 from mailbasic.rules import model, service, sieve
-from mailbasic.rules.decide import decide
 from mailbasic.rules.evaluate import MessageFacts
 from mailbasic.rules.store import RulesStore
 

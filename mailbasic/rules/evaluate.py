@@ -167,7 +167,7 @@ def matcher(keys: tuple[str, ...], match: str, comparator: str) -> Check:
     if match == "regex":
         patterns = [regex_pattern(key, comparator) for key in keys]
         return lambda value: any(_search(pattern, value, key)
-                                 for pattern, key in zip(patterns, keys))
+                                 for pattern, key in zip(patterns, keys, strict=True))
     if match == "matches":
         wildcards = [wildcard_pattern(key, comparator) for key in keys]
         return lambda value: any(pattern.fullmatch(_fold(value, comparator)) is not None

@@ -176,11 +176,14 @@ def set_forward(session: Session, address: str, target: str, keep_copy: bool) ->
 
 
 def remove_forward(session: Session, address: str) -> None:
-    found = find_address(session, address)
-    forward = session.get(Forward, found.id)
-    if forward is None:
-        raise NotFound(f"{address} is not forwarded")
-    session.delete(forward)
+    _delete(session, session.get(Forward, find_address(session, address).id),
+            f"{address} is not forwarded")
+
+
+def _delete(session: Session, row: object | None, refusal: str) -> None:
+    if row is None:
+        raise NotFound(refusal)
+    session.delete(row)
 
 
 # --- vacation ------------------------------------------------------------------------
@@ -205,11 +208,8 @@ def set_vacation(session: Session, mailbox_name: str, first_day: date, last_day:
 
 
 def clear_vacation(session: Session, mailbox_name: str) -> None:
-    mailbox = get_mailbox(session, mailbox_name)
-    vacation = session.get(Vacation, mailbox.id)
-    if vacation is None:
-        raise NotFound(f"{mailbox_name} has no vacation reply")
-    session.delete(vacation)
+    _delete(session, session.get(Vacation, get_mailbox(session, mailbox_name).id),
+            f"{mailbox_name} has no vacation reply")
 
 
 # --- views ---------------------------------------------------------------------------

@@ -427,7 +427,8 @@ class _Reader:
         try:
             regex.compile(pattern, regex.POSIX)
         except regex.error as error:
-            raise SieveError(node.line, f"invalid regular expression {pattern!r}: {error}")
+            raise SieveError(node.line,
+                             f"invalid regular expression {pattern!r}: {error}") from None
 
     def header_names(self, node: Node, names: list[str]) -> list[str]:
         for name in names:

@@ -8,9 +8,11 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from mailbasic.config import Settings
 from mailbasic.errors import DatabaseUnavailable
@@ -47,11 +49,24 @@ def alembic_config(database_url: str) -> AlembicConfig:
     return config
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply the migrations; return the schema revision before and after (equal when
+    there was nothing to do, which is how a deployment tool tells "changed")."""
     try:
+        before = current_revision(settings)
         command.upgrade(alembic_config(settings.database_url), revision)
+        return before, current_revision(settings)
     except OperationalError as error:
         raise DatabaseUnavailable(f"database unavailable: {_first_line(error)}") from None
+
+
+def current_revision(settings: Settings) -> str | None:
+    engine = create_engine(settings.database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def check(settings: Settings) -> None:

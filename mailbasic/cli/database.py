@@ -15,5 +15,6 @@ def group() -> None:
 @pass_context
 def upgrade(context: CliContext) -> None:
     """Apply every migration not yet applied (safe to run again, and concurrently)."""
-    db.upgrade(context.settings)
-    click.echo("database schema is up to date")
+    before, after = db.upgrade(context.settings)
+    click.echo(f"database schema is up to date ({after})" if before == after else
+               f"database schema upgraded from {before or 'empty'} to {after}")

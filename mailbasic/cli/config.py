@@ -1,5 +1,6 @@
 """`mailbasic config postfix | dovecot`: lookup configuration generated from the schema."""
 
+import json
 from pathlib import Path
 
 import click
@@ -11,6 +12,10 @@ _OUTPUT_DIR = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path),
     help="Write the files here (mode 0640: they hold the database password) "
          "instead of printing them.")
+# The Ansible roles read this and write each file themselves, so that a run which
+# changes nothing reports nothing changed.
+_JSON = click.option("--json", "as_json", is_flag=True,
+                     help='Print {"files": {name: content}, "main_cf": lines} as JSON.')
 
 
 @click.group("config")
@@ -20,23 +25,28 @@ def group() -> None:
 
 @group.command()
 @_OUTPUT_DIR
+@_JSON
 @click.option("--map-dir", default="/etc/postfix/mailbasic", show_default=True,
               help="Where Postfix will find the tables (for the main.cf lines).")
 @pass_context
-def postfix(context: CliContext, output_dir: Path | None, map_dir: str) -> None:
+def postfix(context: CliContext, output_dir: Path | None, as_json: bool, map_dir: str) -> None:
     """The pgsql lookup tables and the main.cf lines that use them."""
     files = mtaconfig.postfix_maps(context.settings)
+    main_cf = mtaconfig.postfix_main_cf(context.settings, str(output_dir or map_dir))
+    if as_json:
+        click.echo(json.dumps({"files": files, "main_cf": main_cf}, indent=2))
+        return
     _write_or_print(files, output_dir)
-    click.echo("# main.cf\n" + mtaconfig.postfix_main_cf(context.settings,
-                                                          str(output_dir or map_dir)))
+    click.echo("# main.cf\n" + main_cf)
 
 
 @group.command()
 @_OUTPUT_DIR
+@_JSON
 @click.option("--sql-conf", default="/etc/dovecot/dovecot-sql.conf.ext", show_default=True,
               help="Where Dovecot will find the SQL file (for the auth block).")
 @pass_context
-def dovecot(context: CliContext, output_dir: Path | None, sql_conf: str) -> None:
+def dovecot(context: CliContext, output_dir: Path | None, as_json: bool, sql_conf: str) -> None:
     """dovecot-sql.conf.ext and the passdb/userdb block that reads it."""
     if output_dir:
         sql_conf = str(output_dir / "dovecot-sql.conf.ext")
@@ -44,6 +54,9 @@ def dovecot(context: CliContext, output_dir: Path | None, sql_conf: str) -> None
              "auth-mailbasic.conf.ext": mtaconfig.dovecot_auth_conf(
                  sql_conf, context.settings.service_domain),
              "dovecot-dict-sql.conf.ext": mtaconfig.dovecot_dict_conf(context.settings)}
+    if as_json:
+        click.echo(json.dumps({"files": files}, indent=2))
+        return
     _write_or_print(files, output_dir)
 
 

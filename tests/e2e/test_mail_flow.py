@@ -17,7 +17,9 @@ from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
+from sqlalchemy import text
 
+from mailbasic import db
 from mailbasic.passwords import hash_password
 from tests.conftest import Cli
 
@@ -177,3 +179,22 @@ def test_submission_without_auth_is_refused(accounts, tls_context):
         client.mail(ALICE[0])
         code, _ = client.rcpt(BOBBY[0])
     assert code >= 500
+
+
+def test_imap_and_pop3_logins_are_recorded_per_protocol(accounts, tls_context):
+    """Dovecot's last_login plugin writes each download into last_logins, where the
+    inactivity rules read it; a delivery is not a download."""
+    started = int(time.time())
+    engine = db.make_engine(accounts.settings)
+    try:
+        imap_subjects(accounts, tls_context, BOBBY)
+        pop3_subjects(accounts, tls_context, BOBBY)
+        with engine.connect() as connection:
+            rows = dict(connection.execute(
+                text("SELECT service, logged_in_at FROM last_logins WHERE username = :user"),
+                {"user": BOBBY[0]}).all())
+    finally:
+        engine.dispose()
+    assert set(rows) == {"imap", "pop3"}
+    assert all(started - 1 <= logged_in_at <= time.time() + 1
+               for logged_in_at in rows.values())

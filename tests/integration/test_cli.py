@@ -218,3 +218,16 @@ def test_config_commands_write_the_lookup_files(hosted, tmp_path):
     printed = hosted.ok("config", "dovecot").stdout
     assert "# ==> dovecot-sql.conf.ext <==" in printed
     assert "passdb {" in printed
+
+
+def test_config_commands_print_json_for_the_deployment(hosted):
+    postfix = json.loads(hosted.ok("config", "postfix", "--json",
+                                   "--map-dir", "/etc/postfix/mailbasic").stdout)
+    assert set(postfix["files"]) >= {"virtual-domains.cf", "virtual-aliases.cf",
+                                     "sender-logins.cf"}
+    assert ("virtual_mailbox_domains = proxy:pgsql:/etc/postfix/mailbasic/virtual-domains.cf"
+            in postfix["main_cf"])
+    dovecot = json.loads(hosted.ok("config", "dovecot", "--json").stdout)
+    assert "args = /etc/dovecot/dovecot-sql.conf.ext" in dovecot["files"][
+        "auth-mailbasic.conf.ext"]
+    assert "table = last_logins" in dovecot["files"]["dovecot-dict-sql.conf.ext"]

@@ -3,6 +3,10 @@
 
 PYTHON ?= python3
 VENV := .venv
+# Ansible and ansible-lint for the deployment (ansible/): the "ansible" package brings
+# the collections the roles use (community.postgresql, ansible.posix).
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_PACKAGES := 'ansible==12.3.0' 'ansible-lint==26.10.1'
 STACK_DIR ?= .stack
 
 # Servers the service runs on, tools the tests use, headers the Python packages build on.
@@ -17,7 +21,7 @@ DEBIAN_PACKAGES := \
 # The reference milters the benchmark compares against.
 BENCH_PACKAGES := clamav-milter spamass-milter spamc
 
-.PHONY: all deps debian-packages run stop test bench clean
+.PHONY: all deps debian-packages run stop test deploy bench clean
 
 all: test
 
@@ -39,8 +43,19 @@ stop:
 		$(VENV)/bin/mailbasic-stack down --dir $(STACK_DIR); \
 	else echo "nothing to stop"; fi
 
-test: deps
-	$(VENV)/bin/pytest
+$(ANSIBLE_VENV)/.installed:
+	$(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install --quiet --disable-pip-version-check $(ANSIBLE_PACKAGES)
+	touch $@
+
+# The whole service on this machine's real ports, as ansible/site.yml installs it on a
+# host (run twice: the second run must change nothing; then ansible-lint).
+deploy: deps $(ANSIBLE_VENV)/.installed
+	scripts/deploy-and-check $(ANSIBLE_VENV)/bin
+
+# Every test: the local stack's, then the deployed service's end to end.
+test: deploy
+	MAILBASIC_DEPLOYED=1 $(VENV)/bin/pytest
 
 bench: deps
 	scripts/install-debian-packages $(BENCH_PACKAGES)
@@ -49,4 +64,4 @@ bench: deps
 	$(VENV)/bin/python bench/rules_bench.py
 
 clean: stop
-	rm -rf $(VENV) $(STACK_DIR) *.egg-info
+	rm -rf $(VENV) $(ANSIBLE_VENV) $(STACK_DIR) *.egg-info

@@ -143,16 +143,17 @@ _SIEVE_MAPS = "".join(
 
 # Dovecot's last_login plugin (last_login_key = last-login/%s/%u) writes shared keys.
 _LAST_LOGIN_MAP = (
-    "map {\n  pattern = shared/last-login/$service/$user\n  table = last_logins\n"
+    "map {\n  pattern = shared/last-login/$service/$user\n  table = dovecot_logins\n"
     "  value_field = logged_in_at\n  value_type = uint\n"
     "  fields {\n    username = $user\n    service = $service\n  }\n}\n")
 
 
 def dovecot_dict_conf(settings: Settings) -> str:
     """dovecot-dict-sql.conf.ext: Dovecot keeps each mailbox's quota usage in the
-    quota_usage table, where the policy daemon reads it, records each IMAP and POP3 login
-    in last_logins, and reads each mailbox's delivery script (which files the milter's
-    folder tokens) from dovecot_delivery_scripts."""
+    quota_usage table, where the policy daemon reads it, reports each IMAP and POP3 login
+    through dovecot_logins (which records it on the mailbox), and reads each mailbox's
+    delivery script (which files the milter's folder tokens) from
+    dovecot_delivery_scripts."""
     access = DatabaseAccess.from_settings(settings)
     connect = (f"host={access.host} port={access.port} dbname={access.database}"
                f" user={access.user}")

@@ -5,9 +5,9 @@ from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base
 from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
                                     SenderListEntry, SpamAction, Vacation, VacationReply)
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
-from mailbasic.schema.usage import LastLogin, QuotaUsage, RateCounter
+from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
 __all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "Customer", "DeliveryFolder",
-           "Domain", "Forward", "LastLogin", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter", "ReceivingState",
+           "DovecotLogin", "Domain", "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter", "ReceivingState",
            "SenderList", "SenderListEntry", "SmtpRecipient", "SmtpTransaction", "SpamAction",
            "Vacation", "VacationReply"]

@@ -1,11 +1,12 @@
-"""State the servers keep in the database: Dovecot's quota usage and last logins, the
-policy daemon's rate counters. None of it is account data."""
+"""State the servers keep in the database: Dovecot's quota usage, the policy daemon's
+rate counters, and the table through which Dovecot reports logins. None of it is
+account data."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer, Text
+from sqlalchemy import BigInteger, DateTime, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailbasic.schema.models import Base
@@ -33,13 +34,13 @@ class RateCounter(Base):
     recipients: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
-class LastLogin(Base):
-    """Written by Dovecot's last_login plugin (key last-login/SERVICE/USER) after every
-    IMAP or POP3 login: when the mailbox's mail was last fetched, per protocol. The
-    inactivity rules read it. Dovecot's dict writes whole seconds since the epoch."""
+class DovecotLogin(Base):
+    """Dovecot's way in for its last_login plugin (key last-login/SERVICE/USER), written
+    after every IMAP and POP3 login. Nothing stays here: a trigger (migration 0005) turns
+    each row into the mailbox's last_imap_login_at or last_pop3_login_at and drops it.
+    Dovecot's dict writes whole seconds since the epoch and upserts on the key."""
 
-    __tablename__ = "last_logins"
-    __table_args__ = (CheckConstraint("service IN ('imap', 'pop3')", name="service"),)
+    __tablename__ = "dovecot_logins"
 
     username: Mapped[str] = mapped_column(Text, primary_key=True)
     service: Mapped[str] = mapped_column(Text, primary_key=True)

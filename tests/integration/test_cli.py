@@ -230,4 +230,4 @@ def test_config_commands_print_json_for_the_deployment(hosted):
     dovecot = json.loads(hosted.ok("config", "dovecot", "--json").stdout)
     assert "args = /etc/dovecot/dovecot-sql.conf.ext" in dovecot["files"][
         "auth-mailbasic.conf.ext"]
-    assert "table = last_logins" in dovecot["files"]["dovecot-dict-sql.conf.ext"]
+    assert "table = dovecot_logins" in dovecot["files"]["dovecot-dict-sql.conf.ext"]

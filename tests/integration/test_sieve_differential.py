@@ -88,13 +88,17 @@ SCRIPTS = [
 def sieve_test_actions(directory: Path, script: str, message: bytes) -> tuple[set, set]:
     (directory / "script.sieve").write_text(script, encoding="utf-8")
     (directory / "message.eml").write_bytes(message)
+    # Pigeonhole's defaults, not the host's Dovecot configuration (which nobody may not
+    # read on a host where the service is deployed).
+    (directory / "dovecot.conf").write_text(
+        f"# sieve-test's own\nmail_location = maildir:{directory}/Maildir\n")
     for path in directory.iterdir():
         path.chmod(0o666)
     # sieve-test refuses to run as root; it compiles next to the script, in HOME.
     result = subprocess.run(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-         "env", f"HOME={directory}", SIEVE_TEST, str(directory / "script.sieve"),
-         str(directory / "message.eml")],
+         "env", f"HOME={directory}", SIEVE_TEST, "-c", str(directory / "dovecot.conf"),
+         str(directory / "script.sieve"), str(directory / "message.eml")],
         capture_output=True, text=True, timeout=30, check=False)
     assert "final result: success" in result.stdout + result.stderr, result
     folders, redirects = set(), set()

@@ -195,6 +195,8 @@ def reactivate(session: Session, mailbox: str) -> Mailbox:
     found.receiving_state = ReceivingState.ACTIVE
     found.deactivated_reason = None
     found.deactivated_at = None
+    # The inactivity rules count from here, or the mailbox would be deactivated again.
+    found.reactivated_at = datetime.now(timezone.utc)
     return found
 
 

@@ -89,6 +89,13 @@ class Settings:
     srs_max_age_days: int = 21
     srs_socket: str = "unix:/run/mailbasic/srs.sock"
     rules_max_redirects: int = 4
+    # The maintenance jobs (`mailbasic jobs NAME`). A mailbox counts as used from its
+    # last IMAP or POP3 login, its creation or its reactivation, whichever is latest.
+    deactivate_after_days: int = 90
+    delete_mail_after_days: int = 183
+    spam_max_age_days: int = 30
+    # doveadm as the jobs run it; a non-default Dovecot instance adds "-c", its config.
+    doveadm_command: tuple[str, ...] = ("doveadm",)
 
 
 def _string(value: Any) -> str:
@@ -169,6 +176,13 @@ def _spamd_user(value: Any) -> str:
     return user
 
 
+def _command(value: Any) -> tuple[str, ...]:
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(part, str) or not part for part in value)):
+        raise ValueError('must be a command as a list of strings, e.g. ["doveadm"]')
+    return tuple(value)
+
+
 def _secrets(value: Any) -> tuple[str, ...]:
     if (not isinstance(value, list) or not value
             or any(not isinstance(secret, str) or len(secret) < 16 for secret in value)):
@@ -244,6 +258,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("forwarding", "socket"): ("srs_socket", _unix_socket),
     ("rules", "max_redirects"): ("rules_max_redirects", _whole_number(1, 32, "a number")),
     ("policy", "workers"): ("policy_workers", _workers),
+    ("inactivity", "deactivate_after_days"): ("deactivate_after_days", _days),
+    ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
+    ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
+    ("dovecot", "doveadm"): ("doveadm_command", _command),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -295,7 +313,12 @@ def load_settings(path: str | os.PathLike[str] | None = None,
             fields[field] = parse(value)
         except ValueError as error:
             raise ConfigError(f"{origin}: {key[0]}.{key[1]} {error}") from None
-    return Settings(**fields)
+    settings = Settings(**fields)
+    if settings.delete_mail_after_days <= settings.deactivate_after_days:
+        raise ConfigError(f"{origin}: inactivity.delete_mail_after_days must be more than "
+                          "inactivity.deactivate_after_days (mail is deleted only from "
+                          "mailboxes that stopped receiving before)")
+    return settings
 
 
 def render_settings(settings: Settings) -> str:

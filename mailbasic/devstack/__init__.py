@@ -39,8 +39,10 @@ class Stack:
         postfix_config = self.layout.component("postfix") / "etc"
         # The stack's SRS secret: stable across restarts, different for every stack.
         srs_secret = hashlib.sha256(b"srs:" + self.state.database_password.encode()).hexdigest()
+        dovecot_config = self.layout.component("dovecot") / "dovecot.conf"
         overrides = {"sendmail_path": "/usr/sbin/sendmail",
                      "postfix_config_directory": str(postfix_config),
+                     "doveadm_command": ("doveadm", "-c", str(dovecot_config)),
                      "srs_secrets": (srs_secret,), **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,

@@ -108,6 +108,10 @@ class Mailbox(Base):
     deactivated_at: Mapped[Timestamp | None]
     last_pop3_login_at: Mapped[Timestamp | None]
     last_imap_login_at: Mapped[Timestamp | None]
+    # The inactivity rules count from the latest of the logins, creation and reactivation;
+    # mail_deleted_at records that they deleted all the mail (once per idle period).
+    reactivated_at: Mapped[Timestamp | None]
+    mail_deleted_at: Mapped[Timestamp | None]
     created_at: Mapped[CreatedAt]
 
     customer: Mapped[Customer] = relationship(back_populates="mailboxes")

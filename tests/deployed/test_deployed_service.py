@@ -10,9 +10,11 @@ import imaplib
 import json
 import poplib
 import smtplib
+import subprocess
 import time
 import uuid
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +150,15 @@ def test_no_open_relay(customer):
         client.mail("someone@remote.example")
         code, text = client.rcpt("victim@elsewhere.example")
     assert code == 554 and b"Relay access denied" in text
+
+
+@pytest.mark.parametrize("job", ["inactivity", "spam-purge", "log-purge"])
+def test_the_scheduled_jobs_run_on_the_deployed_host(customer, job):
+    """What the timers (cron here, systemd timers elsewhere) run, in a dry run."""
+    log = Path("/var/log/mailbasic/jobs.log")
+    before = log.stat().st_size if log.exists() else 0
+    done = subprocess.run(["/usr/local/sbin/mailbasic-job", job, "--dry-run"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0
+    written = log.read_text()[before:]
+    assert f"job={job} dry-run action=done" in written, written

@@ -1,0 +1,16 @@
+"""The jobs by name, as `mailbasic jobs NAME` and the timers know them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mailbasic.jobs import inactivity, log_purge, spam_purge
+from mailbasic.jobs.runner import JobRun
+
+JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
+    "inactivity": (inactivity.run, "Deactivate mailboxes nobody downloads from; delete "
+                                   "the mail of those idle for long."),
+    "spam-purge": (spam_purge.run, "Delete messages in Spam older than "
+                                   "jobs.spam_max_age_days."),
+    "log-purge": (log_purge.run, "Apply the SMTP log's retention; drop old rate counters."),
+}

@@ -96,6 +96,10 @@ class Settings:
     spam_max_age_days: int = 30
     # doveadm as the jobs run it; a non-default Dovecot instance adds "-c", its config.
     doveadm_command: tuple[str, ...] = ("doveadm",)
+    # `mailbasic jobs backup`: one directory per run under backup_directory, the newest
+    # backup_keep complete ones kept.
+    backup_directory: str = "/var/backups/mailbasic"
+    backup_keep: int = 7
 
 
 def _string(value: Any) -> str:
@@ -262,6 +266,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
     ("dovecot", "doveadm"): ("doveadm_command", _command),
+    ("backup", "directory"): ("backup_directory", _absolute_path),
+    ("backup", "keep"): ("backup_keep", _whole_number(1, 365, "a number of backups")),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from mailbasic.cli.context import CliContext, configure_daemon_logging, pass_context
@@ -19,6 +21,7 @@ def _command(name: str, job, summary: str) -> click.Command:
     @pass_context
     def command(context: CliContext, dry_run: bool) -> None:
         configure_daemon_logging()
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per action only
         run_locked(job, JobRun(name, context.settings, context.engine, dry_run))
 
     return click.command(name, help=summary)(command)

@@ -6,6 +6,7 @@ mistyped setting that silently falls back to its default is how mail gets lost.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -100,6 +101,14 @@ class Settings:
     # backup_keep complete ones kept.
     backup_directory: str = "/var/backups/mailbasic"
     backup_keep: int = 7
+    # POP3 collection: passwords are stored encrypted with collect_key (a Fernet key);
+    # collected mail enters through the local Postfix's SMTP port, so the milter (virus,
+    # spam, the mailbox's rules) and the policy daemon see it like any incoming mail.
+    collect_key: str | None = None
+    collect_smtp_host: str = "127.0.0.1"
+    collect_smtp_port: int = 25
+    collect_timeout: float = 30.0
+    collect_ca_file: str | None = None   # trusted besides the system's CAs
 
 
 def _string(value: Any) -> str:
@@ -187,6 +196,19 @@ def _command(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _fernet_key(value: Any) -> str:
+    key = _string(value)
+    try:
+        valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError("must be 32 bytes in url-safe base64, e.g. from "
+                         "`python3 -c 'import base64, os; "
+                         "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`")
+    return key
+
+
 def _secrets(value: Any) -> tuple[str, ...]:
     if (not isinstance(value, list) or not value
             or any(not isinstance(secret, str) or len(secret) < 16 for secret in value)):
@@ -268,6 +290,11 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("dovecot", "doveadm"): ("doveadm_command", _command),
     ("backup", "directory"): ("backup_directory", _absolute_path),
     ("backup", "keep"): ("backup_keep", _whole_number(1, 365, "a number of backups")),
+    ("collect", "key"): ("collect_key", _fernet_key),
+    ("collect", "smtp_host"): ("collect_smtp_host", _string),
+    ("collect", "smtp_port"): ("collect_smtp_port", _port),
+    ("collect", "timeout"): ("collect_timeout", _seconds),
+    ("collect", "ca_file"): ("collect_ca_file", _absolute_path),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {

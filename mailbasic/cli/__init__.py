@@ -8,8 +8,8 @@ import sys
 import click
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from mailbasic.cli import (address, backups, config, customer, database, domain, jobs, log,
-                           mailbox, milter, policy, rules, srs)
+from mailbasic.cli import (address, backups, collect, config, customer, database, domain,
+                           jobs, log, mailbox, milter, policy, rules, srs)
 from mailbasic.cli.context import CliContext
 from mailbasic.errors import Conflict, DatabaseUnavailable, MailbasicError
 
@@ -51,6 +51,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 for group in (database.group, domain.group, customer.group, mailbox.group, address.group,
-              rules.group, config.group, log.group, jobs.group, backups.group, milter.command, policy.command,
+              rules.group, config.group, log.group, jobs.group, backups.group,
+              collect.group, milter.command, policy.command,
               srs.command):
     main.add_command(group)

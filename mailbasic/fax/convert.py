@@ -34,8 +34,10 @@ MIN_DPI, MAX_DPI = 50.0, 1200.0
 # reports some damage only as a warning, which a strict warnings filter turns into an error.
 _DECODE_ERRORS = (
     OSError, EOFError, ValueError, SyntaxError, struct.error, IndexError, KeyError, TypeError,
-    ZeroDivisionError, MemoryError, Image.DecompressionBombError, Warning,
+    ZeroDivisionError, Image.DecompressionBombError, Warning,
 )
+
+Dpi = tuple[float, float]
 
 
 class FaxFormat(enum.Enum):
@@ -68,7 +70,7 @@ def convert(path: pathlib.Path, target: FaxFormat) -> ConvertedFax:
     return ConvertedFax(_encode(images, dpi, target), len(images), media_type, extension)
 
 
-def _read_pages(path: pathlib.Path) -> list[tuple[Image.Image, tuple[float, float]]]:
+def _read_pages(path: pathlib.Path) -> list[tuple[Image.Image, Dpi]]:
     """Each page of the TIFF in black and white, with its resolution."""
     try:
         with Image.open(path, formats=["TIFF"]) as tiff:
@@ -78,14 +80,14 @@ def _read_pages(path: pathlib.Path) -> list[tuple[Image.Image, tuple[float, floa
     except UnidentifiedImageError as exc:
         raise UnreadableFax(f"{path}: not a TIFF image") from exc
     except _DECODE_ERRORS as exc:
-        raise UnreadableFax(f"{path}: damaged or unsupported TIFF ({_one_line(exc)})") from exc
+        raise UnreadableFax(f"{path}: cannot be read as a fax ({_one_line(exc)})") from exc
     if not pages:
         raise UnreadableFax(f"{path}: the TIFF has no pages")
     return pages
 
 
-def _decode_pages(path: pathlib.Path, tiff: Image.Image) -> list[tuple[Image.Image, tuple[float, float]]]:
-    pages: list[tuple[Image.Image, tuple[float, float]]] = []
+def _decode_pages(path: pathlib.Path, tiff: Image.Image) -> list[tuple[Image.Image, Dpi]]:
+    pages: list[tuple[Image.Image, Dpi]] = []
     total_pixels = 0
     for frame in ImageSequence.Iterator(tiff):
         # Checked before decoding, so an absurd file costs no memory.
@@ -94,7 +96,7 @@ def _decode_pages(path: pathlib.Path, tiff: Image.Image) -> list[tuple[Image.Ima
         _check_page_size(path, len(pages) + 1, frame.size)
         total_pixels += frame.width * frame.height
         if total_pixels > MAX_TOTAL_PIXELS:
-            raise UnreadableFax(f"{path}: too many pixels in all ({total_pixels} after {len(pages) + 1} pages)")
+            raise UnreadableFax(f"{path}: too many pixels in all (over {MAX_TOTAL_PIXELS})")
         pages.append((_black_and_white(frame), _resolution(frame)))
     return pages
 
@@ -114,7 +116,7 @@ def _black_and_white(page: Image.Image) -> Image.Image:
     return page.convert("L").convert("1", dither=Image.Dither.NONE)
 
 
-def _resolution(page: Image.Image) -> tuple[float, float]:
+def _resolution(page: Image.Image) -> Dpi:
     try:
         x, y = (float(value) for value in page.info["dpi"])
     except (KeyError, TypeError, ValueError):
@@ -125,7 +127,7 @@ def _resolution(page: Image.Image) -> tuple[float, float]:
 
 
 def _at_resolution(path: pathlib.Path, number: int, page: Image.Image,
-                   page_dpi: tuple[float, float], dpi: tuple[float, float]) -> Image.Image:
+                   page_dpi: Dpi, dpi: Dpi) -> Image.Image:
     """`page` rescaled to `dpi`: PDF and TIFF output take one resolution for all pages."""
     if page_dpi == dpi:
         return page
@@ -139,10 +141,10 @@ def _at_resolution(path: pathlib.Path, number: int, page: Image.Image,
 def _check_page_size(path: pathlib.Path, number: int, size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_PAGE_PIXELS:
-        raise UnreadableFax(f"{path}: page {number} is too large for a fax ({width}x{height} pixels)")
+        raise UnreadableFax(f"{path}: page {number} is too large for a fax ({width}x{height})")
 
 
-def _encode(pages: list[Image.Image], dpi: tuple[float, float], target: FaxFormat) -> bytes:
+def _encode(pages: list[Image.Image], dpi: Dpi, target: FaxFormat) -> bytes:
     buffer = io.BytesIO()
     first, rest = pages[0], pages[1:]
     if target is FaxFormat.PDF:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailbasic.jobs import backup, inactivity, log_purge, spam_purge
+from mailbasic.jobs import backup, collect, inactivity, log_purge, spam_purge
 from mailbasic.jobs.runner import JobRun
 
 JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
@@ -13,6 +13,8 @@ JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
     "spam-purge": (spam_purge.run, "Delete messages in Spam older than "
                                    "jobs.spam_max_age_days."),
     "log-purge": (log_purge.run, "Apply the SMTP log's retention; drop old rate counters."),
+    "collect": (collect.run, "Collect new mail from external POP3 accounts whose interval "
+                             "has passed."),
     "backup": (backup.run, "Back up the account database and every mailbox; keep the "
                            "newest backup.keep."),
 }

@@ -1,5 +1,6 @@
 """SQLAlchemy models of the account database and its Alembic migrations."""
 
+from mailbasic.schema.collect import CollectAccount, CollectedMessage, Security
 from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base, Customer,
                                      Domain, Mailbox, ReceivingState)
 from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
@@ -7,7 +8,8 @@ from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, Sende
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
-__all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "Customer", "DeliveryFolder",
-           "DovecotLogin", "Domain", "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter", "ReceivingState",
-           "SenderList", "SenderListEntry", "SmtpRecipient", "SmtpTransaction", "SpamAction",
-           "Vacation", "VacationReply"]
+__all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "CollectAccount",
+           "CollectedMessage", "Customer", "DeliveryFolder", "DovecotLogin", "Domain",
+           "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter",
+           "ReceivingState", "Security", "SenderList", "SenderListEntry", "SmtpRecipient",
+           "SmtpTransaction", "SpamAction", "Vacation", "VacationReply"]

@@ -152,7 +152,8 @@ def test_no_open_relay(customer):
     assert code == 554 and b"Relay access denied" in text
 
 
-@pytest.mark.parametrize("job", ["backup", "inactivity", "spam-purge", "log-purge"])
+@pytest.mark.parametrize("job", ["backup", "collect", "inactivity", "spam-purge",
+                                 "log-purge"])
 def test_the_scheduled_jobs_run_on_the_deployed_host(customer, job):
     """What the timers (cron here, systemd timers elsewhere) run, in a dry run."""
     log = Path("/var/log/mailbasic/jobs.log")

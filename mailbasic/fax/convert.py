@@ -7,7 +7,6 @@ carries the input's resolution (faxes are often 204x196 or 204x98 dpi, not squar
 
 from __future__ import annotations
 
-import enum
 import io
 import pathlib
 import struct
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from mailbasic.errors import InvalidInput
+from mailbasic.schema.fax import FaxFormat
 
 MAX_PAGES = 200
 # A3 at 408 dpi (fax "ultra fine") is about 32 million pixels; anything larger is not a fax
@@ -40,9 +40,6 @@ _DECODE_ERRORS = (
 Dpi = tuple[float, float]
 
 
-class FaxFormat(enum.Enum):
-    PDF = "pdf"
-    TIFF = "tiff"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """SQLAlchemy models of the account database and its Alembic migrations."""
 
 from mailbasic.schema.collect import CollectAccount, CollectedMessage, Security
+from mailbasic.schema.fax import FaxNumber
 from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base, Customer,
                                      Domain, Mailbox, ReceivingState)
 from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
@@ -10,6 +11,7 @@ from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
 __all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "CollectAccount",
            "CollectedMessage", "Customer", "DeliveryFolder", "DovecotLogin", "Domain",
+           "FaxNumber",
            "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter",
            "ReceivingState", "Security", "SenderList", "SenderListEntry", "SmtpRecipient",
            "SmtpTransaction", "SpamAction", "Vacation", "VacationReply"]

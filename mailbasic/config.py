@@ -109,6 +109,19 @@ class Settings:
     collect_smtp_port: int = 25
     collect_timeout: float = 30.0
     collect_ca_file: str | None = None   # trusted besides the system's CAs
+    # SMS notifications leave through the provider's HTTP gateway: one POST per SMS of
+    # sms_body_template, where $to and $text are escaped for sms_content_type; HTTP basic
+    # authentication when a username is set. At most sms_per_hour are sent per mailbox
+    # (the rest are suppressed); a temporary failure is retried with backoff up to
+    # sms_max_attempts times.
+    sms_gateway_url: str | None = None
+    sms_username: str | None = None
+    sms_password: str | None = None
+    sms_body_template: str = '{"to": "$to", "text": "$text"}'
+    sms_content_type: str = "application/json"
+    sms_timeout: float = 10.0
+    sms_per_hour: int = 10
+    sms_max_attempts: int = 8
 
 
 def _string(value: Any) -> str:
@@ -216,6 +229,29 @@ def _secrets(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _http_url(value: Any) -> str:
+    url = _string(value)
+    if not re.match(r"^https?://[^\s/?#]+(/\S*)?$", url):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return url
+
+
+SMS_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
+def _sms_content_type(value: Any) -> str:
+    if value not in SMS_CONTENT_TYPES:
+        raise ValueError(f"must be one of {', '.join(SMS_CONTENT_TYPES)}")
+    return value
+
+
+def _sms_template(value: Any) -> str:
+    template = _string(value)
+    if "$text" not in template or "$to" not in template:
+        raise ValueError("must contain $to (the phone number) and $text (the message)")
+    return template
+
+
 POLICY_CHECKS = ("size", "sender_login", "rate_limit", "recipient", "inactive", "quota")
 
 
@@ -295,6 +331,14 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("collect", "smtp_port"): ("collect_smtp_port", _port),
     ("collect", "timeout"): ("collect_timeout", _seconds),
     ("collect", "ca_file"): ("collect_ca_file", _absolute_path),
+    ("sms", "gateway_url"): ("sms_gateway_url", _http_url),
+    ("sms", "username"): ("sms_username", _string),
+    ("sms", "password"): ("sms_password", _string),
+    ("sms", "body_template"): ("sms_body_template", _sms_template),
+    ("sms", "content_type"): ("sms_content_type", _sms_content_type),
+    ("sms", "timeout"): ("sms_timeout", _seconds),
+    ("sms", "per_hour"): ("sms_per_hour", _whole_number(1, 1000, "a number of SMS")),
+    ("sms", "max_attempts"): ("sms_max_attempts", _whole_number(1, 50, "a number")),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -351,6 +395,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{origin}: inactivity.delete_mail_after_days must be more than "
                           "inactivity.deactivate_after_days (mail is deleted only from "
                           "mailboxes that stopped receiving before)")
+    if (settings.sms_username is None) != (settings.sms_password is None):
+        raise ConfigError(f"{origin}: sms.username and sms.password go together")
     return settings
 
 

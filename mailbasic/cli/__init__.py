@@ -9,7 +9,7 @@ import click
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from mailbasic.cli import (address, backups, collect, config, customer, database, domain,
-                           fax, jobs, log, mailbox, milter, policy, rules, srs)
+                           fax, jobs, log, mailbox, milter, policy, rules, sms, srs)
 from mailbasic.cli.context import CliContext
 from mailbasic.errors import Conflict, DatabaseUnavailable, MailbasicError
 
@@ -52,6 +52,6 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 for group in (database.group, domain.group, customer.group, mailbox.group, address.group,
               rules.group, config.group, log.group, jobs.group, backups.group,
-              collect.group, fax.group, milter.command, policy.command,
+              collect.group, fax.group, sms.group, milter.command, policy.command,
               srs.command):
     main.add_command(group)

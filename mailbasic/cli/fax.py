@@ -11,6 +11,7 @@ from mailbasic.errors import MailbasicError
 from mailbasic.fax import service
 from mailbasic.mailer import Mailer
 from mailbasic.schema.fax import FaxFormat
+from mailbasic.sms import service as sms_service
 
 
 @click.group("fax")
@@ -64,8 +65,14 @@ def deliver(context: CliContext, number: str, sender: str | None, file: Path) ->
     removed: on any error it is still there for the gateway to keep or retry."""
     with context.transaction() as session:
         recipient, message = service.deliver(session, context.settings, number, sender, file)
-    try:
-        Mailer(context.settings).send(recipient, message.as_bytes())
-    except (OSError, RuntimeError) as error:
-        raise MailbasicError(f"the MTA did not take the fax: {error}") from None
-    click.echo(f"fax to {number}: {message['Subject']}, sent to {recipient}")
+        # Queued in the transaction that ends after the MTA took the fax: no SMS for a
+        # fax that was not sent.
+        notified = sms_service.queue_fax_notice(session, recipient,
+                                                service.caller_number(sender) or "unknown",
+                                                message["Subject"])
+        try:
+            Mailer(context.settings).send(recipient, message.as_bytes())
+        except (OSError, RuntimeError) as error:
+            raise MailbasicError(f"the MTA did not take the fax: {error}") from None
+    click.echo(f"fax to {number}: {message['Subject']}, sent to {recipient}"
+               + (", SMS queued" if notified else ""))

@@ -16,8 +16,8 @@ import Milter
 from mailbasic.config import Settings
 from mailbasic.mailer import Mailer
 from mailbasic.milter.decisions import (AddHeader, AddRecipient, ChangeSender, DeleteHeader,
-                                        DeleteRecipient, Outcome, ReplaceBody, Reply,
-                                        SendMessage)
+                                        DeleteRecipient, Outcome, QueueNotification,
+                                        ReplaceBody, Reply, SendMessage)
 from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import Spool
 from mailbasic.milter.stages import Pipeline
@@ -127,11 +127,15 @@ class MailbasicMilter(Milter.Base):
                 self._log(message, outcome)
             refusal = next((outcome.refusal for outcome in outcomes if outcome.refusal), None)
             reply = str(refusal) if refusal else ACCEPTED
-            # Recorded before answering: an accepted message is always in the log.
+            # Recorded before answering: an accepted message is always in the log, and
+            # its SMS notifications are in the outbox.
+            notifications = [] if refusal else [
+                action for outcome in outcomes for action in outcome.actions
+                if isinstance(action, QueueNotification)]
             self.transactions.record(make_record(
                 message.queue_id, self.client, self.sender, message.size,
                 self._recipient_outcomes("refused" if refusal else "accepted", outcomes),
-                outcomes, reply))
+                outcomes, reply), notifications)
             if refusal:
                 return self._refuse(refusal)
             if any(outcome.discard for outcome in outcomes):

@@ -60,8 +60,18 @@ class SendMessage:
     data: bytes
 
 
+@dataclass(frozen=True)
+class QueueNotification:
+    """An SMS for a recipient mailbox, put into the outbox together with the
+    transaction's log record, and only when the message is accepted."""
+    mailbox_id: int
+    phone: str
+    text: str
+    reason: str
+
+
 Action = (AddHeader | DeleteHeader | ReplaceBody | AddRecipient | DeleteRecipient
-          | ChangeSender | SendMessage)
+          | ChangeSender | SendMessage | QueueNotification)
 
 
 @dataclass(frozen=True)

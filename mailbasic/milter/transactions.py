@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import create_engine
 
 from mailbasic import smtplog
 from mailbasic.config import Settings
-from mailbasic.milter.decisions import Outcome
+from mailbasic.milter.decisions import Outcome, QueueNotification
 from mailbasic.milter.message import Client
+from mailbasic.sms import store as sms_store
 from mailbasic.smtplog import TransactionRecord
 
 
@@ -18,9 +21,12 @@ class TransactionLog:
         self.engine = create_engine(settings.database_url, pool_size=10, max_overflow=40,
                                     connect_args={"connect_timeout": 5})
 
-    def record(self, entry: TransactionRecord) -> None:
+    def record(self, entry: TransactionRecord,
+               notifications: Iterable[QueueNotification] = ()) -> None:
+        """The log record and the message's SMS notifications, in one transaction."""
         with self.engine.begin() as connection:
             smtplog.record(connection, entry)
+            sms_store.queue(connection, notifications)
 
 
 def make_record(queue_id: str, client: Client, sender: str, size: int | None,

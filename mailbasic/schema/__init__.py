@@ -6,6 +6,8 @@ from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base
                                      Domain, Mailbox, ReceivingState)
 from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
                                     SenderListEntry, SpamAction, Vacation, VacationReply)
+from mailbasic.schema.sms import (OutboxState, SmsOutbox, SmsRule, SmsRuleKind,
+                                  SmsSettings)
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
@@ -13,5 +15,6 @@ __all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "CollectAccount"
            "CollectedMessage", "Customer", "DeliveryFolder", "DovecotLogin", "Domain",
            "FaxNumber",
            "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter",
-           "ReceivingState", "Security", "SenderList", "SenderListEntry", "SmtpRecipient",
+           "OutboxState", "ReceivingState", "Security", "SenderList", "SenderListEntry",
+           "SmsOutbox", "SmsRule", "SmsRuleKind", "SmsSettings", "SmtpRecipient",
            "SmtpTransaction", "SpamAction", "Vacation", "VacationReply"]

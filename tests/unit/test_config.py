@@ -69,6 +69,11 @@ def test_settings_are_immutable():
     ('[database]\nurl = "x"\n[spamd]\ntimeout = 500\n', "at most 120"),
     ('[database]\nurl = "x"\n[clamd]\nunscannable = "allow"\n', "tempfail"),
     ('[database]\nurl = "x"\n[milter]\nsocket = "/tmp/x"\n', "unix:/PATH"),
+    ('[database]\nurl = "x"\n[sms]\ngateway_url = "ftp://sms.example"\n', "http:// or https://"),
+    ('[database]\nurl = "x"\n[sms]\nbody_template = "to=$to"\n', "must contain \\$to"),
+    ('[database]\nurl = "x"\n[sms]\ncontent_type = "text/xml"\n', "application/json"),
+    ('[database]\nurl = "x"\n[sms]\nusername = "u"\n', "go together"),
+    ('[database]\nurl = "x"\n[sms]\nper_hour = 0\n', "1 to 1000"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -84,6 +89,9 @@ def test_rendered_settings_load_back(tmp_path):
     settings = Settings(database_url=URL + '?x="q"', service_domain="example.org",
                         mail_root="/srv/mail", default_quota_bytes=3 * GIB, bcrypt_cost=5,
                         policy_checks=("quota", "recipient"), spamd_fail_open=True,
-                        milter_socket="unix:/run/mailbasic/milter.sock")
+                        milter_socket="unix:/run/mailbasic/milter.sock",
+                        sms_gateway_url="https://sms.example/api?key=1",
+                        sms_body_template='{"to": "$to", "text": "$text", "x": "\\u00fc"}',
+                        sms_username="u", sms_password='p"w')
     path = write(tmp_path, render_settings(settings))
     assert load_settings(path, environ={}) == settings

@@ -15,6 +15,7 @@ from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
 from mailbasic.milter.stages.rules import RulesStage
 from mailbasic.milter.stages.size import SizeStage
+from mailbasic.milter.stages.sms import SmsStage
 from mailbasic.milter.stages.spam import SpamStage
 from mailbasic.milter.stages.virus import VirusStage
 
@@ -25,9 +26,12 @@ class Stage(Protocol):
     def run(self, message: Message) -> Outcome: ...
 
 
-STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage, "rules": RulesStage}
-# The rules come last: they read the spam score and see the message as delivered.
-DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"), ("rules",))
+STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage, "rules": RulesStage,
+          "sms": SmsStage}
+# The rules come after the scanners: they read the spam score and see the message as
+# delivered. SMS comes last: only recipients whose mailbox gets the message are told.
+DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"), ("rules",),
+                                              ("sms",))
 
 
 class Pipeline:

@@ -30,6 +30,12 @@ _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 MAX_HOPS = 25  # Received: lines; Postfix itself gives up at 50
 
 
+def quiet_note(recipient: str) -> str:
+    """Marks a recipient whose mailbox does not get the message as mail (spam, discarded,
+    forwarded away): later stages (SMS) leave it alone."""
+    return "quiet:" + recipient.strip("<>").lower()
+
+
 def loop_token(address: str) -> str:
     """Names a forwarding address in the loop header without disclosing it."""
     return hashlib.sha256(address.lower().encode()).hexdigest()[:16]
@@ -76,6 +82,8 @@ class RulesStage:
             remaining |= {change.address for change in changes
                           if isinstance(change, AddRecipient)}
             notes.append((recipient.strip("<>"), plan.describe()))
+            if plan.spam or not plan.delivery.folders:
+                message.notes[quiet_note(recipient)] = plan.describe()
             actions.extend(self._vacation_reply(message, context, rules, plan))
         actions.extend(self._forwarding_marks(message, plans, redirected))
         summary = "; ".join(f"{address}: {what}" for address, what in notes)

@@ -137,6 +137,14 @@ class Cli:
         assert result.exit_code == 0, (arguments, result.output, result.stderr)
         return result
 
+    def refused(self, exit_code: int, *arguments: str, input: str | None = None) -> str:
+        """The one error line of a command that must fail with `exit_code`."""
+        result = self(*arguments, input=input)
+        assert result.exit_code == exit_code, (arguments, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mailbasic: error: "), result.stderr
+        return lines[0]
+
 
 @pytest.fixture
 def cli(settings: Settings, tmp_path: Path) -> Cli:

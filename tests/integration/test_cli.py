@@ -22,14 +22,6 @@ def hosted(cli):
     return cli
 
 
-def refusal(cli, exit_code, *arguments, input=None):
-    result = cli(*arguments, input=input)
-    assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mailbasic: error: "), result.stderr
-    return lines[0]
-
-
 def count(engine, model):
     with db.transaction(engine) as session:
         return session.scalar(select(func.count()).select_from(model))
@@ -56,7 +48,7 @@ def test_domains_are_stored_lowercase_and_listed(hosted):
 def test_second_mailbox_and_the_limit_of_two(hosted):
     hosted.ok("mailbox", "add", "alice", "alice.work@example.org", "--password-stdin",
               input=PASSWORD)
-    line = refusal(hosted, 6, "mailbox", "add", "alice", "alice.third@example.org",
+    line = hosted.refused(6, "mailbox", "add", "alice", "alice.third@example.org",
                    "--password-stdin", input=PASSWORD)
     assert "already has 2 mailboxes" in line
     listed = hosted.ok("customer", "list").stdout
@@ -67,7 +59,7 @@ def test_six_addresses_per_mailbox(hosted, engine):
     for number in range(1, 6):
         hosted.ok("address", "add", f"alias{number}@example.net",
                   "--mailbox", "alice@example.net")
-    line = refusal(hosted, 6, "address", "add", "alias6@example.net",
+    line = hosted.refused(6, "address", "add", "alias6@example.net",
                    "--mailbox", "alice@example.net")
     assert "already has 6 addresses" in line
     assert count(engine, Address) == 6
@@ -83,17 +75,17 @@ def test_six_addresses_per_mailbox(hosted, engine):
     ("with+plus", "only letters a-z"),
 ])
 def test_address_syntax_refusals(hosted, local_part, reason):
-    line = refusal(hosted, 7, "address", "add", f"{local_part}@example.net",
+    line = hosted.refused(7, "address", "add", f"{local_part}@example.net",
                    "--mailbox", "alice@example.net")
     assert reason in line
 
 
 def test_taken_address_is_refused_ignoring_case(hosted):
     hosted.ok("address", "add", "Alice.Smith@example.net", "--mailbox", "alice@example.net")
-    line = refusal(hosted, 5, "address", "add", "alice.smith@EXAMPLE.net",
+    line = hosted.refused(5, "address", "add", "alice.smith@EXAMPLE.net",
                    "--mailbox", "alice@example.net")
     assert "alice.smith@example.net is already taken" in line
-    line = refusal(hosted, 5, "customer", "add", "ALICE", "--domain", "example.org",
+    line = hosted.refused(5, "customer", "add", "ALICE", "--domain", "example.org",
                    "--password-stdin", input=PASSWORD)
     assert "customer ALICE already exists" in line
 
@@ -113,40 +105,40 @@ def test_move_refusals(hosted):
     hosted.ok("customer", "add", "bobby", "--domain", "example.net", "--password-stdin",
               input=PASSWORD)
     hosted.ok("address", "add", "shared@example.net", "--mailbox", "alice@example.net")
-    assert "another customer" in refusal(hosted, 9, "address", "move", "shared@example.net",
+    assert "another customer" in hosted.refused(9, "address", "move", "shared@example.net",
                                          "--mailbox", "bobby@example.net")
-    assert "primary address" in refusal(hosted, 9, "address", "move", "alice@example.net",
+    assert "primary address" in hosted.refused(9, "address", "move", "alice@example.net",
                                         "--mailbox", "bobby@example.net")
-    assert "already in mailbox" in refusal(hosted, 9, "address", "move", "shared@example.net",
+    assert "already in mailbox" in hosted.refused(9, "address", "move", "shared@example.net",
                                            "--mailbox", "alice@example.net")
 
 
 def test_primary_address_cannot_be_removed_but_aliases_can(hosted, engine):
-    assert "primary address" in refusal(hosted, 9, "address", "remove", "alice@example.net")
+    assert "primary address" in hosted.refused(9, "address", "remove", "alice@example.net")
     hosted.ok("address", "add", "alias1@example.net", "--mailbox", "alice@example.net")
     hosted.ok("address", "remove", "alias1@example.net")
     assert count(engine, Address) == 1
 
 
 def test_not_found_refusals(hosted):
-    assert "no customer named nobody" in refusal(hosted, 4, "customer", "show", "nobody")
-    assert "not hosted" in refusal(hosted, 4, "customer", "add", "bobby", "--domain",
+    assert "no customer named nobody" in hosted.refused(4, "customer", "show", "nobody")
+    assert "not hosted" in hosted.refused(4, "customer", "add", "bobby", "--domain",
                                    "elsewhere.example", "--password-stdin", input=PASSWORD)
-    assert "does not exist" in refusal(hosted, 4, "mailbox", "show", "nobody@example.net")
-    assert "does not exist" in refusal(hosted, 4, "address", "remove", "nobody@example.net")
+    assert "does not exist" in hosted.refused(4, "mailbox", "show", "nobody@example.net")
+    assert "does not exist" in hosted.refused(4, "address", "remove", "nobody@example.net")
 
 
 def test_a_mailbox_is_named_by_its_primary_address(hosted):
     hosted.ok("address", "add", "alias1@example.net", "--mailbox", "alice@example.net")
-    line = refusal(hosted, 4, "mailbox", "show", "alias1@example.net")
+    line = hosted.refused(4, "mailbox", "show", "alias1@example.net")
     assert "address of the mailbox alice@example.net" in line
 
 
 def test_failed_customer_add_leaves_nothing_written(hosted, engine):
     before = (count(engine, Customer), count(engine, Mailbox), count(engine, Address))
-    assert "too short" in refusal(hosted, 7, "customer", "add", "bobby", "--domain",
+    assert "too short" in hosted.refused(7, "customer", "add", "bobby", "--domain",
                                   "example.net", "--password-stdin", input="short\n")
-    assert "no password" in refusal(hosted, 7, "customer", "add", "bobby", "--domain",
+    assert "no password" in hosted.refused(7, "customer", "add", "bobby", "--domain",
                                     "example.net", "--password-stdin", input="")
     after = (count(engine, Customer), count(engine, Mailbox), count(engine, Address))
     assert before == after
@@ -158,14 +150,14 @@ def test_passwd_quota_deactivate_reactivate(hosted, engine):
     with db.transaction(engine) as session:
         assert verify_password("another secret", session.scalar(select(Mailbox.password_hash)))
     hosted.ok("mailbox", "quota", "alice@example.net", "2G")
-    assert "not a size" in refusal(hosted, 7, "mailbox", "quota", "alice@example.net", "lots")
+    assert "not a size" in hosted.refused(7, "mailbox", "quota", "alice@example.net", "lots")
     hosted.ok("mailbox", "deactivate", "alice@example.net", "--reason", "no download in 90 days")
     shown = json.loads(hosted.ok("mailbox", "show", "alice@example.net", "--json").stdout)
     assert shown["quota_bytes"] == 2 * 1024**3
     assert shown["receiving"] == "deactivated"
     assert shown["deactivated_reason"] == "no download in 90 days"
     assert shown["deactivated_at"]
-    assert "already deactivated" in refusal(hosted, 9, "mailbox", "deactivate",
+    assert "already deactivated" in hosted.refused(9, "mailbox", "deactivate",
                                             "alice@example.net")
     hosted.ok("mailbox", "reactivate", "alice@example.net")
     shown = json.loads(hosted.ok("mailbox", "show", "alice@example.net", "--json").stdout)
@@ -177,7 +169,7 @@ def test_catch_all_on_and_off(hosted):
     hosted.ok("domain", "catch-all", "example.org", "alice@example.net")
     assert json.loads(hosted.ok("domain", "list", "--json").stdout)[1]["catch_all"] == \
         "alice@example.net"
-    assert "either" in refusal(hosted, 7, "domain", "catch-all", "example.org")
+    assert "either" in hosted.refused(7, "domain", "catch-all", "example.org")
     hosted.ok("domain", "catch-all", "example.org", "--off")
     assert json.loads(hosted.ok("domain", "list", "--json").stdout)[1]["catch_all"] is None
 
@@ -192,8 +184,8 @@ def test_delete_customer_asks_and_removes_everything(hosted, engine):
 
 
 def test_domain_refusals(hosted):
-    assert "already hosted" in refusal(hosted, 5, "domain", "add", "EXAMPLE.net")
-    assert "not a domain name" in refusal(hosted, 7, "domain", "add", "not_a domain")
+    assert "already hosted" in hosted.refused(5, "domain", "add", "EXAMPLE.net")
+    assert "not a domain name" in hosted.refused(7, "domain", "add", "not_a domain")
 
 
 def test_bad_config_and_unreachable_database(cli, tmp_path):

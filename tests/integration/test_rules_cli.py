@@ -33,12 +33,6 @@ def hosted(cli):
     return cli
 
 
-def refusal(cli, code: int, *arguments: str) -> str:
-    result = cli(*arguments)
-    assert result.exit_code == code, (arguments, result.output, result.stderr)
-    return result.stderr
-
-
 def test_sieve_import_export_round_trip(hosted, tmp_path):
     script = tmp_path / "bob.sieve"
     script.write_text(SIEVE, encoding="utf-8")
@@ -54,7 +48,7 @@ def test_sieve_import_export_round_trip(hosted, tmp_path):
 def test_unsupported_sieve_is_refused_with_its_line(hosted, tmp_path):
     script = tmp_path / "bad.sieve"
     script.write_text('require ["fileinto"];\n\nvacation "I am away";\n', encoding="utf-8")
-    error = refusal(hosted, 7, "rules", "filter", "import", BOB, str(script))
+    error = hosted.refused(7, "rules", "filter", "import", BOB, str(script))
     assert "line 3" in error
     assert hosted.ok("rules", "filter", "export", BOB).output == ""
 
@@ -87,15 +81,15 @@ def test_spam_lists_forward_and_vacation_settings_show_up(hosted):
 
 
 def test_refusals(hosted):
-    assert "neither an address" in refusal(hosted, 7, "rules", "whitelist", BOB, "not-an-address")
-    assert "mail loop" in refusal(hosted, 9, "rules", "forward", BOB, BOB.upper())
-    assert "before it starts" in refusal(hosted, 7, "rules", "vacation", BOB, "--from",
+    assert "neither an address" in hosted.refused(7, "rules", "whitelist", BOB, "not-an-address")
+    assert "mail loop" in hosted.refused(9, "rules", "forward", BOB, BOB.upper())
+    assert "before it starts" in hosted.refused(7, "rules", "vacation", BOB, "--from",
                                          "2026-12-20", "--until", "2026-12-01", "--text", "x")
-    assert "does not exist" in refusal(hosted, 4, "rules", "spam", "nobody.here@example.net",
+    assert "does not exist" in hosted.refused(4, "rules", "spam", "nobody.here@example.net",
                                        "--off")
-    assert "FIELD MATCH VALUE" in refusal(hosted, 7, "rules", "filter", "add", BOB, "--if",
+    assert "FIELD MATCH VALUE" in hosted.refused(7, "rules", "filter", "add", BOB, "--if",
                                           "subject", "--discard")
-    assert "is not forwarded" in refusal(hosted, 4, "rules", "forward", BOB, "--remove")
+    assert "is not forwarded" in hosted.refused(4, "rules", "forward", BOB, "--remove")
 
 
 def test_rules_test_explains_without_delivering(hosted, tmp_path):

@@ -18,12 +18,6 @@ def hosted(cli):
     return cli
 
 
-def refusal(cli, code: int, *arguments: str) -> str:
-    result = cli(*arguments)
-    assert result.exit_code == code, (arguments, result.output, result.stderr)
-    return result.stderr
-
-
 def test_phone_and_rules_round_trip(hosted):
     assert "SMS to +491701234567 on" in hosted.ok(
         "sms", "set", MAILBOX, "--phone", "+49 (170) 123-4567").output
@@ -42,20 +36,20 @@ def test_phone_and_rules_round_trip(hosted):
 
 
 def test_refusals_are_clear_and_change_nothing(hosted):
-    assert "not a phone number" in refusal(hosted, 7, "sms", "set", MAILBOX, "--phone", "12")
-    assert "give --phone" in refusal(hosted, 7, "sms", "set", MAILBOX, "--enable")
-    assert "no phone number" in refusal(hosted, 7, "sms", "set", MAILBOX, "--disable")
-    assert "ghost@example.net" in refusal(hosted, 4, "sms", "show", "ghost@example.net")
-    assert "exactly one" in refusal(hosted, 7, "sms", "rule", "add", MAILBOX,
+    assert "not a phone number" in hosted.refused(7, "sms", "set", MAILBOX, "--phone", "12")
+    assert "give --phone" in hosted.refused(7, "sms", "set", MAILBOX, "--enable")
+    assert "no phone number" in hosted.refused(7, "sms", "set", MAILBOX, "--disable")
+    assert "ghost@example.net" in hosted.refused(4, "sms", "show", "ghost@example.net")
+    assert "exactly one" in hosted.refused(7, "sms", "rule", "add", MAILBOX,
                                     "--fax", "--subject", "x")
-    assert "exactly one" in refusal(hosted, 7, "sms", "rule", "add", MAILBOX)
-    assert "neither an address" in refusal(hosted, 7, "sms", "rule", "add", MAILBOX,
+    assert "exactly one" in hosted.refused(7, "sms", "rule", "add", MAILBOX)
+    assert "neither an address" in hosted.refused(7, "sms", "rule", "add", MAILBOX,
                                            "--sender", "no at sign")
-    assert "1 to 200" in refusal(hosted, 7, "sms", "rule", "add", MAILBOX, "--subject", " ")
+    assert "1 to 200" in hosted.refused(7, "sms", "rule", "add", MAILBOX, "--subject", " ")
     hosted.ok("sms", "rule", "add", MAILBOX, "--high-priority")
-    assert "already has" in refusal(hosted, 5, "sms", "rule", "add", MAILBOX,
+    assert "already has" in hosted.refused(5, "sms", "rule", "add", MAILBOX,
                                     "--high-priority")
-    assert "no SMS rule 999" in refusal(hosted, 4, "sms", "rule", "remove", MAILBOX, "999")
+    assert "no SMS rule 999" in hosted.refused(4, "sms", "rule", "remove", MAILBOX, "999")
     view = json.loads(hosted.ok("sms", "show", MAILBOX, "--json").output)
     assert view["phone"] is None and [rule["kind"] for rule in view["rules"]] == [
         "high-priority"]

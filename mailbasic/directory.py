@@ -1,8 +1,9 @@
 """What the policy checks and the milter's stages look up in the account database.
 
 Settings (which mailbox an address reaches, its state and quota) are cached for a short
-time: a change made with the CLI takes effect within policy.cache_seconds. Live figures
-are never cached: quota usage is read fresh (Dovecot updates it with every delivery), and
+time: a change made with the CLI takes effect within policy.cache_seconds. Live figures:
+quota usage (Dovecot updates it with every delivery) is read fresh whenever the answer
+could depend on it, and otherwise may be up to USAGE_SECONDS old (see the quota check);
 rate counters are counted in the database, atomically, so they survive a restart and add
 up across several daemons.
 """
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, create_engine, text
 from mailbasic.config import Settings
 
 Value = TypeVar("Value")
+
+USAGE_SECONDS = 2.0
 
 
 class TtlCache(Generic[Value]):
@@ -103,6 +106,7 @@ class Directory:
         self.service_domain = service_domain
         self.recipients: TtlCache[Recipient | None] = TtlCache(cache_seconds)
         self.logins: TtlCache[frozenset[str]] = TtlCache(cache_seconds)
+        self.usage: TtlCache[int] = TtlCache(USAGE_SECONDS)
 
     def recipient(self, address: str) -> Recipient | None:
         """None when the domain is not hosted here."""
@@ -113,9 +117,16 @@ class Directory:
             login = f"{login}@{self.service_domain}"
         return self.logins.get(login, lambda: self._load_addresses(login))
 
-    def used_bytes(self, login: str) -> int:
-        """What Dovecot counts as stored in the mailbox now. On every quota check, so it
-        skips SQLAlchemy's statement machinery: a pooled DBAPI connection, one cursor."""
+    def used_bytes(self, login: str, *, fresh: bool = True) -> int:
+        """What Dovecot counts as stored in the mailbox: now, or with fresh=False as read
+        at most USAGE_SECONDS ago."""
+        if not fresh:
+            return self.usage.get(login, lambda: self._read_usage(login))
+        return self._read_usage(login)
+
+    def _read_usage(self, login: str) -> int:
+        """Often, so it skips SQLAlchemy's statement machinery: a pooled DBAPI
+        connection, one cursor."""
         connection = self.engine.raw_connection()
         try:
             with connection.cursor() as cursor:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from mailbasic.config import MIB
 from mailbasic.devstack.process import free_port
+from mailbasic.directory import USAGE_SECONDS
 from mailbasic.policy.server import make_server
 
 GOLDEN = Path(__file__).parent.parent / "policy_golden"
@@ -144,3 +146,43 @@ def test_rate_counters_survive_a_restart(settings, accounts):
         thread.join()
     assert answers[:4] == ["DUNNO"] * 4
     assert answers[4].startswith("450 4.7.1")
+
+
+def set_usage(engine, login: str, used: int) -> None:
+    with engine.begin() as connection:  # what Dovecot's quota dict writes
+        connection.execute(text(
+            "INSERT INTO quota_usage (username, bytes, messages) VALUES (:login, :used, 1) "
+            "ON CONFLICT (username) DO UPDATE SET bytes = EXCLUDED.bytes"),
+            {"login": login, "used": used})
+
+
+def sized_request(size: int) -> bytes:
+    request = (GOLDEN / "deliverable.in").read_bytes().split(b"\n\n")[0] + b"\n\n"
+    return request.replace(b"size=0", f"size={size}".encode())
+
+
+def test_quota_usage_near_the_limit_is_always_read_fresh(daemon, cli, engine):
+    """A reading a moment old (USAGE_SECONDS) serves only while the mailbox is more than
+    twice the size limit (40 MB) below its quota; nearer, each check reads the usage."""
+    cli.ok("mailbox", "quota", "alice@example.net", "100M")
+    request = sized_request(1000)
+    set_usage(engine, "alice@example.net", 70 * MIB)        # within 40 MB of 100 MB
+    deadline = time.monotonic() + 5
+    while exchange(daemon, request, 4096, 1) != ["DUNNO"]:  # the new quota, once cached
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    set_usage(engine, "alice@example.net", 100 * MIB - 500)
+    assert exchange(daemon, request, 4096, 1)[0].startswith("552 5.2.2")
+    set_usage(engine, "alice@example.net", 10 * MIB)
+    assert exchange(daemon, request, 4096, 1) == ["DUNNO"]
+
+
+def test_quota_usage_far_below_the_limit_is_at_most_a_moment_old(daemon, cli, engine):
+    cli.ok("mailbox", "quota", "alice@example.net", "100M")
+    request = sized_request(1000)
+    set_usage(engine, "alice@example.net", 10 * MIB)
+    time.sleep(1)  # policy.cache_seconds here: the new quota is seen
+    assert exchange(daemon, request, 4096, 1) == ["DUNNO"]
+    set_usage(engine, "alice@example.net", 100 * MIB)
+    time.sleep(USAGE_SECONDS + 0.1)
+    assert exchange(daemon, request, 4096, 1)[0].startswith("552 5.2.2")

@@ -11,6 +11,10 @@ class QuotaCheck:
     def __init__(self, settings: Settings, directory: Directory) -> None:
         self.directory = directory
         self.code = "552 5.2.2" if settings.quota_refusal == "permanent" else "452 4.2.2"
+        # Far below the quota, a reading of the usage a moment old (USAGE_SECONDS) gives
+        # the answer a fresh one would, unless more than this arrived in that moment;
+        # Dovecot still enforces the quota itself at delivery.
+        self.headroom = 2 * settings.message_size_limit
 
     def check(self, request: PolicyRequest) -> Verdict | None:
         # At end of data Postfix names the recipient only when there is exactly one.
@@ -19,10 +23,14 @@ class QuotaCheck:
         found = self.directory.recipient(request.recipient)
         if found is None or found.mailbox_id is None:
             return None
-        used = self.directory.used_bytes(found.login)
-        if used + (request.size or 0) <= found.quota_bytes:
+        size = request.size or 0
+        recent = self.directory.used_bytes(found.login, fresh=False)
+        if recent + size + self.headroom <= found.quota_bytes:
+            return None
+        used = self.directory.used_bytes(found.login)  # near the quota: read it now
+        if used + size <= found.quota_bytes:
             return None
         return Verdict(f"{self.code} Mailbox full, the recipient cannot receive this "
                        "message now",
-                       f"{found.login}: {used} used + {request.size or 0} > "
+                       f"{found.login}: {used} used + {size} > "
                        f"{found.quota_bytes}")

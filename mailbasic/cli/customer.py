@@ -56,7 +56,8 @@ def show(context: CliContext, name: str, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 def delete(context: CliContext, name: str, yes: bool) -> None:
-    """Delete customer NAME with its mailboxes and addresses (mail on disk stays)."""
+    """Delete customer NAME with its mailboxes and addresses. Their mail on disk goes
+    with the next `mailbasic jobs orphaned-mail`."""
     if not yes:
         click.confirm(f"Delete customer {name} and all its mailboxes and addresses?",
                       abort=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailbasic.jobs import backup, collect, inactivity, log_purge, sms, spam_purge
+from mailbasic.jobs import (backup, collect, inactivity, log_purge, orphaned_mail, sms,
+                            spam_purge)
 from mailbasic.jobs.runner import JobRun
 
 JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
@@ -17,6 +18,8 @@ JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
                              "has passed."),
     "backup": (backup.run, "Back up the account database and every mailbox; keep the "
                            "newest backup.keep."),
+    "orphaned-mail": (orphaned_mail.run, "Remove the mail directories of deleted "
+                                         "mailboxes."),
     "sms": (sms.run, "Send the due SMS notifications through the gateway; retry, limit "
                      "per mailbox."),
 }

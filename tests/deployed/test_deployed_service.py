@@ -153,7 +153,7 @@ def test_no_open_relay(customer):
 
 
 @pytest.mark.parametrize("job", ["backup", "collect", "inactivity", "spam-purge",
-                                 "log-purge", "sms"])
+                                 "log-purge", "sms", "orphaned-mail"])
 def test_the_scheduled_jobs_run_on_the_deployed_host(customer, job):
     """What the timers (cron here, systemd timers elsewhere) run, in a dry run."""
     log = Path("/var/log/mailbasic/jobs.log")

@@ -144,6 +144,35 @@ def test_idle_mailbox_is_deactivated_then_emptied_then_reactivated(hosted, confi
     assert mailbox_row(stack, idle)["state"] == "active"
 
 
+def mail_directory(stack, user: str) -> Path:
+    home = stack.dovecot.doveadm("user", "-f", "home", user).strip()
+    return Path(home)
+
+
+def test_the_mail_of_a_deleted_customer_is_removed(hosted, config, tls_context, tmp_path):
+    stack = hosted
+    gone = make_mailbox(stack, tmp_path, "gone.jobs")
+    kept = make_mailbox(stack, tmp_path, "kept.jobs")
+    for user in (gone, kept):
+        append(stack, tls_context, user, "INBOX", datetime.now(timezone.utc))
+    gone_home, kept_home = mail_directory(stack, gone), mail_directory(stack, kept)
+    assert gone_home.parent == Path(stack.settings.mail_root) and gone_home.is_dir()
+    stranger = Path(stack.settings.mail_root) / "not-a-mailbox"
+    stranger.mkdir()
+    Cli(replace(stack.settings, bcrypt_cost=4), tmp_path).ok("customer", "delete",
+                                                             "gone.jobs", "--yes")
+
+    dry = job(config, "orphaned-mail", "--dry-run")
+    assert f"dry-run action=remove-mail subject={gone_home}" in dry.stderr
+    assert gone_home.is_dir()
+    done = job(config, "orphaned-mail")
+    assert (f"action=remove-mail subject={gone_home} reason=mailbox {gone_home.name} "
+            "no longer exists") in done.stderr
+    assert not gone_home.exists()
+    assert kept_home.is_dir() and messages(stack, kept) == 1 and stranger.is_dir()
+    assert "remove-mail" not in job(config, "orphaned-mail").stderr
+
+
 def test_old_spam_is_purged_recent_spam_and_inbox_stay(hosted, config, tls_context, tmp_path):
     stack = hosted
     user = make_mailbox(stack, tmp_path, "spammed")

@@ -33,7 +33,7 @@ from mailbasic.devstack.process import wait_until
 def populate(settings: Settings, customers: int) -> list[str]:
     engine = db.make_engine(settings)
     with db.transaction(engine) as session:
-        accounts.add_domain(session, "example.net")
+        accounts.add_domain(session, settings, "example.net")
         for number in range(customers):
             accounts.add_customer(session, replace(settings, bcrypt_cost=4),
                                   f"customer{number:05d}", "example.net", "a long secret")

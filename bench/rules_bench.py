@@ -120,7 +120,7 @@ def create_mailboxes(settings, count: int) -> list[str]:
     engine = db.make_engine(settings)
     names = [f"bench{number:02d}.user" for number in range(count)]
     with db.transaction(engine) as session:
-        add_domain(session, DOMAIN)
+        add_domain(session, settings, DOMAIN)
         for number, name in enumerate(names):
             add_customer(session, settings, name, DOMAIN, "a long bench secret")
             service.set_filters(session, f"{name}@{DOMAIN}", fifty_filters(number))

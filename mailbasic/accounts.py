@@ -11,15 +11,16 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailbasic.config import Settings, is_domain_name
+from mailbasic.config import Settings, check_size, is_domain_name, service_host_names
 from mailbasic.errors import AlreadyExists, InvalidInput, LimitReached, NotAllowed, NotFound
 from mailbasic.passwords import hash_password
 from mailbasic.schema import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Customer, Domain,
                               Mailbox, ReceivingState)
 from mailbasic.schema.models import LOCAL_PART_PATTERN
+from mailbasic.srs import srs_domain
 
 _LOCAL_PART = re.compile(LOCAL_PART_PATTERN)
 
@@ -33,6 +34,14 @@ def validate_local_part(local_part: str) -> str:
     if not _LOCAL_PART.match(local_part):
         raise InvalidInput(f"{local_part!r}: only letters a-z, digits, '-' and '.' are allowed")
     return local_part
+
+
+def refuse_reserved(settings: Settings, local_part: str) -> None:
+    """Role addresses (postmaster, abuse, ...) stay with the service's operators."""
+    if local_part.lower() in settings.reserved_local_parts:
+        raise NotAllowed(f"{local_part!r} is reserved for the service's role addresses "
+                         "(RFC 2142, service.reserved_local_parts) and cannot be taken; "
+                         "choose another name")
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -51,8 +60,9 @@ def validate_domain(name: str) -> str:
 
 # --- lookups -------------------------------------------------------------------------
 
-def get_domain(session: Session, name: str) -> Domain:
-    domain = session.scalar(select(Domain).where(Domain.name == name.lower()))
+def get_domain(session: Session, name: str, *, lock: bool = False) -> Domain:
+    query = select(Domain).where(Domain.name == name.lower())
+    domain = session.scalar(query.with_for_update() if lock else query)
     if domain is None:
         raise NotFound(f"domain {name} is not hosted here")
     return domain
@@ -104,14 +114,69 @@ def list_addresses(session: Session, mailbox: str | None = None) -> list[Address
 
 # --- domains -------------------------------------------------------------------------
 
-def add_domain(session: Session, name: str) -> Domain:
+def add_domain(session: Session, settings: Settings, name: str) -> Domain:
     name = validate_domain(name)
+    _refuse_service_name(settings, name)
     if session.scalar(select(Domain).where(Domain.name == name)) is not None:
         raise AlreadyExists(f"domain {name} is already hosted")
     domain = Domain(name=name)
     session.add(domain)
     session.flush()
     return domain
+
+
+def _refuse_service_name(settings: Settings, name: str) -> None:
+    """The service's own names are routed to the service itself (Postfix's SRS table, its
+    host names); hosting one as a customer domain would take their mail away."""
+    srs = srs_domain(settings)
+    if name == srs:
+        raise NotAllowed(f"{name} is the service's SRS domain (forwarding.srs_domain), "
+                         "whose addresses route bounces of forwarded mail, and cannot be "
+                         "hosted")
+    if name.endswith("." + srs):
+        raise NotAllowed(f"{name} is below the service's SRS domain {srs} "
+                         "(forwarding.srs_domain) and cannot be hosted")
+    if name in service_host_names(settings):
+        raise NotAllowed(f"{name} is a host name of the service itself "
+                         "(service.host_names) and cannot be hosted")
+
+
+def remove_domain(session: Session, name: str, *, with_addresses: bool = False) -> int:
+    """Stop hosting a domain; with_addresses also removes its (non-primary) addresses.
+    Returns how many addresses went. The catch-all is the domain's own and goes with it."""
+    domain = get_domain(session, name, lock=True)
+    addresses = list(session.scalars(select(Address).where(Address.domain_id == domain.id)
+                                     .order_by(Address.local_part)))
+    _refuse_primary_addresses(domain, [address for address in addresses
+                                       if address.is_primary])
+    if addresses and not with_addresses:
+        raise NotAllowed(f"domain {domain.name} still has {_count(addresses, 'address')}; "
+                         "remove them first, or give --with-addresses to remove them "
+                         "with the domain")
+    # addresses.domain_id is ON DELETE RESTRICT, so the addresses go first (their
+    # forwards cascade); the primary addresses are untouched, see above.
+    session.execute(delete(Address).where(Address.domain_id == domain.id))
+    session.delete(domain)
+    session.flush()
+    return len(addresses)
+
+
+def _refuse_primary_addresses(domain: Domain, primaries: list[Address]) -> None:
+    """Every mailbox keeps its primary address, so not even --with-addresses takes one:
+    its customer has to go first."""
+    if not primaries:
+        return
+    customers = sorted({address.mailbox.customer.name for address in primaries})
+    raise NotAllowed(
+        f"domain {domain.name} holds the primary address of "
+        f"{_count(primaries, 'mailbox')} ({', '.join(a.email for a in primaries)}), and "
+        "every mailbox keeps its primary address: delete "
+        f"{'the customer' if len(customers) == 1 else 'the customers'} "
+        f"{', '.join(customers)} first (mailbasic customer delete NAME)")
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 'es'}"
 
 
 def set_catch_all(session: Session, domain_name: str, mailbox: str | None) -> Domain:
@@ -127,6 +192,7 @@ def add_customer(session: Session, settings: Settings, name: str, domain_name: s
                  password: str) -> Customer:
     """A customer and its first mailbox, whose primary address is name@domain."""
     validate_local_part(name)
+    refuse_reserved(settings, name)
     domain = get_domain(session, domain_name)
     if session.scalar(select(Customer).where(Customer.name == name)) is not None:
         raise AlreadyExists(f"customer {name} already exists")
@@ -143,6 +209,7 @@ def add_mailbox(session: Session, settings: Settings, customer_name: str, addres
     customer = get_customer(session, customer_name, lock=True)
     local_part, domain_name = split_address(address)
     validate_local_part(local_part)
+    refuse_reserved(settings, local_part)
     domain = get_domain(session, domain_name)
     _refuse_taken(session, local_part, domain)
     slot = _free_slot({mailbox.slot for mailbox in customer.mailboxes}, MAX_MAILBOXES,
@@ -171,8 +238,10 @@ def set_password(session: Session, settings: Settings, mailbox: str, password: s
 
 
 def set_quota(session: Session, mailbox: str, quota_bytes: int) -> Mailbox:
-    if quota_bytes <= 0:
-        raise InvalidInput("quota must be positive")
+    try:
+        check_size(quota_bytes)
+    except ValueError as error:
+        raise InvalidInput(f"quota: {error}") from None
     found = get_mailbox(session, mailbox)
     found.quota_bytes = quota_bytes
     return found
@@ -202,10 +271,12 @@ def reactivate(session: Session, mailbox: str) -> Mailbox:
 
 # --- addresses -----------------------------------------------------------------------
 
-def add_address(session: Session, address: str, mailbox: str) -> Address:
+def add_address(session: Session, settings: Settings, address: str,
+                mailbox: str) -> Address:
     target = get_mailbox(session, mailbox, lock=True)
     local_part, domain_name = split_address(address)
     validate_local_part(local_part)
+    refuse_reserved(settings, local_part)
     domain = get_domain(session, domain_name)
     _refuse_taken(session, local_part, domain)
     created = Address(mailbox=target, local_part=local_part, domain=domain,

@@ -19,7 +19,7 @@ def group() -> None:
 def add(context: CliContext, address: str, mailbox: str) -> None:
     """Add ADDRESS to MAILBOX."""
     with context.transaction() as session:
-        created = accounts.add_address(session, address, mailbox)
+        created = accounts.add_address(session, context.settings, address, mailbox)
         message = f"address {created.email} added to {mailbox}"
     click.echo(message)
 

@@ -1,4 +1,4 @@
-"""`mailbasic domain add | list | catch-all`."""
+"""`mailbasic domain add | remove | list | catch-all`."""
 
 import click
 
@@ -19,9 +19,23 @@ def group() -> None:
 def add(context: CliContext, name: str) -> None:
     """Host the domain NAME."""
     with context.transaction() as session:
-        domain = accounts.add_domain(session, name)
+        domain = accounts.add_domain(session, context.settings, name)
         message = f"domain {domain.name} added"
     click.echo(message)
+
+
+@group.command()
+@click.argument("name")
+@click.option("--with-addresses", is_flag=True,
+              help="Also remove the domain's addresses (not primary addresses).")
+@pass_context
+def remove(context: CliContext, name: str, with_addresses: bool) -> None:
+    """Stop hosting the domain NAME (refused while it has addresses, unless
+    --with-addresses; always while it holds a mailbox's primary address)."""
+    with context.transaction() as session:
+        removed = accounts.remove_domain(session, name, with_addresses=with_addresses)
+    click.echo(f"domain {name.lower()} removed"
+               + (f" with {removed} address{'' if removed == 1 else 'es'}" if removed else ""))
 
 
 @group.command("list")

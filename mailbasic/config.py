@@ -13,13 +13,22 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from mailbasic.errors import ConfigError
 
 GIB = 1024**3
 MIB = 1024**2
+# The most any size (quota, message size limit, ...) may be: far above any mailbox, far
+# below what the BIGINT columns hold (2**63 - 1), so a typo is refused as input instead
+# of reaching PostgreSQL as an out-of-range error.
+MAX_SIZE = 1024**5
+MAX_SIZE_TEXT = f"1 PiB ({MAX_SIZE} bytes)"
 
 _SIZE_UNITS = {"": 1, "K": 1024, "M": MIB, "G": GIB, "T": 1024**4}
 _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -30,26 +39,59 @@ _DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 def parse_size(text: str | int) -> int:
     """Turn "1G", "20M", "512 KiB" or a plain integer into bytes (binary units)."""
     if isinstance(text, int) and not isinstance(text, bool):
-        if text <= 0:
-            raise ValueError(f"size must be positive, got {text}")
-        return text
+        return check_size(text, text)
     match = _SIZE_PATTERN.match(str(text))
     if not match:
         raise ValueError(f"not a size: {text!r} (examples: 1G, 500M, 20971520)")
-    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+    digits = match.group(1).lstrip("0")
+    # Python refuses to convert more than 4300 digits; far fewer already exceed the ceiling.
+    if len(digits) > len(str(MAX_SIZE)):
+        raise ValueError(_too_large(text))
+    return check_size(int(digits or "0") * _SIZE_UNITS[match.group(2).upper()], text)
+
+
+def check_size(size: int, shown: str | int | None = None) -> int:
+    """The one place sizes are bounded: positive and at most MAX_SIZE."""
+    shown = size if shown is None else shown
     if size <= 0:
-        raise ValueError(f"size must be positive, got {text!r}")
+        raise ValueError(f"size must be positive, got {shown!r}")
+    if size > MAX_SIZE:
+        raise ValueError(_too_large(shown))
     return size
+
+
+def _too_large(shown: str | int) -> str:
+    return f"size must be at most {MAX_SIZE_TEXT}, got {shown!r}"
 
 
 def is_domain_name(name: str) -> bool:
     return bool(_DOMAIN_PATTERN.match(name))
 
 
+# Role and system names (RFC 2142 and the usual daemons): mail to them is meant for the
+# service's operators, so no customer may take them. Some are shorter than a local part
+# may be (5 characters) and could never be taken anyway; they are listed for whoever
+# relaxes that rule.
+RESERVED_LOCAL_PARTS = ("postmaster", "abuse", "hostmaster", "webmaster", "admin",
+                        "administrator", "root", "noreply", "no-reply", "mailer-daemon",
+                        "ssl-admin", "ssladmin", "security", "sysadmin", "www", "uucp",
+                        "usenet", "news", "ftp", "nobody", "daemon")
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    # None for a component that needs no database (the SRS table): its configuration
+    # holds no credentials at all.
+    database_url: str | None = None
     service_domain: str = "example.net"
+    # The names the service's own servers answer as; none of them can be a hosted domain.
+    host_names: tuple[str, ...] | None = None   # default: mail.<service domain>
+    # Local parts no customer, mailbox or address may take, compared ignoring case.
+    reserved_local_parts: tuple[str, ...] = RESERVED_LOCAL_PARTS
+    # Mail to these local parts of every hosted domain (RFC 2142) goes to role_mailbox,
+    # an address of the provider's own mailbox; unset, they are unknown like any other.
+    role_mailbox: str | None = None
+    role_local_parts: tuple[str, ...] = ("postmaster", "abuse")
     mail_root: str = "/var/vmail"
     default_quota_bytes: int = GIB
     message_size_limit: int = 20 * MIB
@@ -69,8 +111,8 @@ class Settings:
     unscannable_action: str = "tempfail"
     log_retention_days: int = 180
     policy_socket: str = "inet:10040@127.0.0.1"
-    policy_checks: tuple[str, ...] = ("size", "sender_login", "rate_limit", "recipient",
-                                      "inactive", "quota")
+    policy_checks: tuple[str, ...] = ("size", "srs_sender", "sender_login", "rate_limit",
+                                      "recipient", "inactive", "quota")
     policy_cache_seconds: float = 30.0
     inactive_text: str = ("the mailbox of this recipient is inactive and does not "
                           "receive mail")
@@ -89,6 +131,9 @@ class Settings:
     srs_domain: str | None = None      # default: srs.<service domain>
     srs_max_age_days: int = 21
     srs_socket: str = "unix:/run/mailbasic/srs.sock"
+    # Hosts (networks in CIDR notation) that may send to SRS addresses with a sender
+    # other than the null sender; everybody else may only bounce to them.
+    srs_clients: tuple[str, ...] = ()
     rules_max_redirects: int = 4
     # The maintenance jobs (`mailbasic jobs NAME`). A mailbox counts as used from its
     # last IMAP or POP3 login, its creation or its reactivation, whichever is latest.
@@ -124,10 +169,50 @@ class Settings:
     sms_max_attempts: int = 8
 
 
+def require_database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise ConfigError("no database URL: set database.url in the config file "
+                          "(--config or MAILBASIC_CONFIG) or MAILBASIC_DATABASE_URL")
+    return settings.database_url
+
+
+def service_host_names(settings: Settings) -> tuple[str, ...]:
+    return settings.host_names or (f"mail.{settings.service_domain}",)
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     return value.strip()
+
+
+# psycopg2 is the driver installed with mailbasic. SQLAlchemy 2.1 reads a bare
+# postgresql:// (the form PostgreSQL's documentation shows) as psycopg 3, which is not,
+# so every accepted form is pinned to psycopg2 here, once for every user of the URL.
+DATABASE_SCHEME = "postgresql+psycopg2"
+_DATABASE_SCHEMES = ("postgresql", "postgres", DATABASE_SCHEME)
+_DATABASE_FORMS = ("postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://, "
+                   "postgresql+psycopg2://)")
+
+
+def _database_url(value: Any) -> str:
+    url = _string(value)
+    scheme, separator, rest = url.partition("://")
+    # Only the scheme is ever shown: the rest of the URL holds the password.
+    if not separator or scheme.lower() not in _DATABASE_SCHEMES:
+        named = separator and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*$", scheme)
+        got = f"{scheme + '://'!r}" if named else "no scheme"
+        raise ValueError(f"must be a PostgreSQL URL, {_DATABASE_FORMS}; got {got}")
+    url = f"{DATABASE_SCHEME}://{rest}"
+    try:
+        port = make_url(url).port
+    except (ArgumentError, ValueError):
+        raise ValueError(f"cannot be parsed as {_DATABASE_FORMS}: the port must be a "
+                         "number, and @ : / in the user or password percent-encoded "
+                         "(@ as %40)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"has port {port}; a port is a number from 1 to 65535")
+    return url
 
 
 def _domain(value: Any) -> str:
@@ -135,6 +220,53 @@ def _domain(value: Any) -> str:
     if not is_domain_name(name):
         raise ValueError(f"not a domain name: {value!r}")
     return name
+
+
+def _domains(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError('must be a non-empty list of domain names, e.g. ["mail.example.net"]')
+    return tuple(_domain(name) for name in value)
+
+
+_RESERVABLE_LOCAL_PART = re.compile(r"^[a-z][a-z0-9.-]{0,29}$")
+
+
+def _local_parts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError('must be a list of local parts, e.g. ["postmaster", "abuse"]')
+    for part in value:
+        if not isinstance(part, str) or not _RESERVABLE_LOCAL_PART.match(part):
+            raise ValueError(f"must be local parts in lowercase (a letter, then a-z, 0-9, "
+                             f"'-' or '.', at most 30; they match any case), got {part!r}")
+    return tuple(value)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(not isinstance(item, str) for item in value):
+        raise ValueError('must be a list of networks, e.g. ["192.0.2.0/24", "2001:db8::/48"]')
+    try:
+        return tuple(str(ip_network(item.strip(), strict=False)) for item in value)
+    except ValueError as error:
+        raise ValueError(f"must be networks in CIDR notation: {error}") from None
+
+
+_ROLE_MAILBOX = re.compile(r"^[a-z][a-z0-9.-]{0,63}@[a-z0-9.-]+$")
+
+
+def _role_mailbox(value: Any) -> str:
+    # It goes into a generated Postfix query: plain characters only.
+    address = _string(value).lower()
+    if not _ROLE_MAILBOX.match(address) or not is_domain_name(address.rpartition("@")[2]):
+        raise ValueError(f"must be the address of a mailbox, e.g. "
+                         f"\"hostmaster-desk@example.net\", got {value!r}")
+    return address
+
+
+def _role_local_parts(value: Any) -> tuple[str, ...]:
+    parts = _local_parts(value)
+    if not parts:
+        raise ValueError('must name at least one local part, e.g. ["postmaster", "abuse"]')
+    return parts
 
 
 def _absolute_path(value: Any) -> str:
@@ -252,7 +384,8 @@ def _sms_template(value: Any) -> str:
     return template
 
 
-POLICY_CHECKS = ("size", "sender_login", "rate_limit", "recipient", "inactive", "quota")
+POLICY_CHECKS = ("size", "srs_sender", "sender_login", "rate_limit", "recipient", "inactive",
+                 "quota")
 
 
 def _check_order(value: Any) -> tuple[str, ...]:
@@ -285,8 +418,10 @@ def _quota_refusal(value: Any) -> str:
 
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
-    ("database", "url"): ("database_url", _string),
+    ("database", "url"): ("database_url", _database_url),
     ("service", "domain"): ("service_domain", _domain),
+    ("service", "host_names"): ("host_names", _domains),
+    ("service", "reserved_local_parts"): ("reserved_local_parts", _local_parts),
     ("service", "mail_root"): ("mail_root", _absolute_path),
     ("service", "message_size_limit"): ("message_size_limit", parse_size),
     ("mailbox", "default_quota"): ("default_quota_bytes", parse_size),
@@ -318,6 +453,9 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("forwarding", "srs_domain"): ("srs_domain", _domain),
     ("forwarding", "srs_max_age_days"): ("srs_max_age_days", _days),
     ("forwarding", "socket"): ("srs_socket", _unix_socket),
+    ("forwarding", "srs_clients"): ("srs_clients", _networks),
+    ("service", "role_mailbox"): ("role_mailbox", _role_mailbox),
+    ("service", "role_addresses"): ("role_local_parts", _role_local_parts),
     ("rules", "max_redirects"): ("rules_max_redirects", _whole_number(1, 32, "a number")),
     ("policy", "workers"): ("policy_workers", _workers),
     ("inactivity", "deactivate_after_days"): ("deactivate_after_days", _days),
@@ -377,19 +515,17 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     path = path or environ.get("MAILBASIC_CONFIG")
     origin = str(path) if path else "configuration"
     values = _flatten(_read_file(Path(path)), origin) if path else {}
+    sources = dict.fromkeys(values, origin)
     for variable, key in _ENVIRONMENT.items():
         if environ.get(variable):
-            values[key] = environ[variable]
-    if ("database", "url") not in values:
-        raise ConfigError("no database URL: set database.url in the config file "
-                          "(--config or MAILBASIC_CONFIG) or MAILBASIC_DATABASE_URL")
+            values[key], sources[key] = environ[variable], variable
     fields: dict[str, Any] = {}
     for key, value in values.items():
         field, parse = _KEYS[key]
         try:
             fields[field] = parse(value)
         except ValueError as error:
-            raise ConfigError(f"{origin}: {key[0]}.{key[1]} {error}") from None
+            raise ConfigError(f"{sources[key]}: {key[0]}.{key[1]} {error}") from None
     settings = Settings(**fields)
     if settings.delete_mail_after_days <= settings.deactivate_after_days:
         raise ConfigError(f"{origin}: inactivity.delete_mail_after_days must be more than "
@@ -407,7 +543,9 @@ def render_settings(settings: Settings) -> str:
     for field in dataclasses.fields(settings):
         section, key = by_field[field.name]
         value = getattr(settings, field.name)
-        if value is None or value == ():  # unset: the file leaves the key out too
+        # Unset: the file leaves the key out too. An empty list whose default is not
+        # empty (no reserved local parts) is a value of its own.
+        if value is None or value == () == field.default:
             continue
         # A JSON string, number, boolean or list of strings is valid TOML.
         text = json.dumps(list(value) if isinstance(value, tuple) else value)

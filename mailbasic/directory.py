@@ -17,7 +17,7 @@ from typing import Callable, Generic, Hashable, TypeVar
 
 from sqlalchemy import Engine, create_engine, text
 
-from mailbasic.config import Settings
+from mailbasic.config import Settings, require_database_url
 
 Value = TypeVar("Value")
 
@@ -90,7 +90,7 @@ def directory_engine(settings: Settings, statement_timeout_ms: int = 3000) -> En
     each. No pre-ping either: a dead pooled connection fails one lookup and the pool
     replaces it; the caller's boundary turns that failure into a 4xx."""
     return create_engine(
-        settings.database_url, pool_size=20, max_overflow=20, isolation_level="AUTOCOMMIT",
+        require_database_url(settings), pool_size=20, max_overflow=20, isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 3,
                       "options": f"-c statement_timeout={statement_timeout_ms}"})
 
@@ -101,11 +101,15 @@ def split(address: str) -> tuple[str, str]:
 
 
 class Directory:
-    def __init__(self, engine: Engine, cache_seconds: float, service_domain: str) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
-        self.service_domain = service_domain
-        self.recipients: TtlCache[Recipient | None] = TtlCache(cache_seconds)
-        self.logins: TtlCache[frozenset[str]] = TtlCache(cache_seconds)
+        self.service_domain = settings.service_domain
+        # postmaster@ and abuse@ of every hosted domain reach the role mailbox (RFC 2142),
+        # as Postfix's role-addresses table routes them.
+        self.role_mailbox = settings.role_mailbox
+        self.role_local_parts = frozenset(settings.role_local_parts)
+        self.recipients: TtlCache[Recipient | None] = TtlCache(settings.policy_cache_seconds)
+        self.logins: TtlCache[frozenset[str]] = TtlCache(settings.policy_cache_seconds)
         self.usage: TtlCache[int] = TtlCache(USAGE_SECONDS)
 
     def recipient(self, address: str) -> Recipient | None:
@@ -147,6 +151,12 @@ class Directory:
         local_part, domain = split(address)
         # As Postfix does (recipient_delimiter = +): login+detail reaches login.
         local_part = local_part.split("+", 1)[0]
+        found = self._query_recipient(local_part, domain)
+        if found is not None and self.role_mailbox and local_part in self.role_local_parts:
+            return self._query_recipient(*split(self.role_mailbox))
+        return found
+
+    def _query_recipient(self, local_part: str, domain: str) -> Recipient | None:
         with self.engine.connect() as connection:
             row = connection.execute(_RECIPIENT, {"local_part": local_part,
                                                   "domain": domain}).first()

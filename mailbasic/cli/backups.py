@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mailbasic import backup, db
+from mailbasic.config import require_database_url
 from mailbasic.cli.context import CliContext, emit, json_option, pass_context
 from mailbasic.doveadm import Doveadm
 
@@ -45,7 +46,7 @@ def restore(context: CliContext, name: str | None, mailbox: str | None) -> None:
     found = backup.find_backup(Path(settings.backup_directory), name)
     doveadm = Doveadm(settings.doveadm_command)
     if mailbox is None:
-        backup.restore_database(backup.Database(settings.database_url), found)
+        backup.restore_database(backup.Database(require_database_url(settings)), found)
         click.echo(f"restored the account database from {found.name} "
                    f"(schema {backup.read_manifest(found)['revision']})")
         db.upgrade(settings)  # a backup from before a migration gets it now

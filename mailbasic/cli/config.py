@@ -6,7 +6,9 @@ from pathlib import Path
 import click
 
 from mailbasic import mtaconfig
-from mailbasic.cli.context import CliContext, pass_context
+from mailbasic.cli.context import CliContext, pass_context, read_password
+from mailbasic.mtaconfig import DatabaseAccess
+from mailbasic.schema.privileges import ComponentRole
 
 _OUTPUT_DIR = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -16,6 +18,19 @@ _OUTPUT_DIR = click.option(
 # changes nothing reports nothing changed.
 _JSON = click.option("--json", "as_json", is_flag=True,
                      help='Print {"files": {name: content}, "main_cf": lines} as JSON.')
+
+
+# Postfix and Dovecot log in with roles of their own (mailbasic.schema.privileges), never
+# with the admin's: the deployment hands their passwords over on standard input.
+_PASSWORD = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the component role's database password from standard input "
+         "(without it, the files name no password: for peer or trust authentication).")
+
+
+def _access(context: CliContext, role: ComponentRole, from_stdin: bool) -> DatabaseAccess:
+    password = read_password(True) if from_stdin else None
+    return DatabaseAccess.for_component(context.settings, role, password)
 
 
 @click.group("config")
@@ -28,10 +43,14 @@ def group() -> None:
 @_JSON
 @click.option("--map-dir", default="/etc/postfix/mailbasic", show_default=True,
               help="Where Postfix will find the tables (for the main.cf lines).")
+@_PASSWORD
 @pass_context
-def postfix(context: CliContext, output_dir: Path | None, as_json: bool, map_dir: str) -> None:
-    """The pgsql lookup tables and the main.cf lines that use them."""
-    files = mtaconfig.postfix_maps(context.settings)
+def postfix(context: CliContext, output_dir: Path | None, as_json: bool, map_dir: str,
+            password_stdin: bool) -> None:
+    """The pgsql lookup tables (read as the mailbasic_postfix role) and the main.cf lines
+    that use them."""
+    access = _access(context, ComponentRole.POSTFIX, password_stdin)
+    files = mtaconfig.postfix_maps(context.settings, access)
     main_cf = mtaconfig.postfix_main_cf(context.settings, str(output_dir or map_dir))
     if as_json:
         click.echo(json.dumps({"files": files, "main_cf": main_cf}, indent=2))
@@ -45,15 +64,19 @@ def postfix(context: CliContext, output_dir: Path | None, as_json: bool, map_dir
 @_JSON
 @click.option("--sql-conf", default="/etc/dovecot/dovecot-sql.conf.ext", show_default=True,
               help="Where Dovecot will find the SQL file (for the auth block).")
+@_PASSWORD
 @pass_context
-def dovecot(context: CliContext, output_dir: Path | None, as_json: bool, sql_conf: str) -> None:
-    """dovecot-sql.conf.ext and the passdb/userdb block that reads it."""
+def dovecot(context: CliContext, output_dir: Path | None, as_json: bool, sql_conf: str,
+            password_stdin: bool) -> None:
+    """dovecot-sql.conf.ext (read as the mailbasic_dovecot role) and the passdb/userdb
+    block that reads it."""
+    access = _access(context, ComponentRole.DOVECOT, password_stdin)
     if output_dir:
         sql_conf = str(output_dir / "dovecot-sql.conf.ext")
-    files = {"dovecot-sql.conf.ext": mtaconfig.dovecot_sql_conf(context.settings),
+    files = {"dovecot-sql.conf.ext": mtaconfig.dovecot_sql_conf(context.settings, access),
              "auth-mailbasic.conf.ext": mtaconfig.dovecot_auth_conf(
                  sql_conf, context.settings.service_domain),
-             "dovecot-dict-sql.conf.ext": mtaconfig.dovecot_dict_conf(context.settings)}
+             "dovecot-dict-sql.conf.ext": mtaconfig.dovecot_dict_conf(access)}
     if as_json:
         click.echo(json.dumps({"files": files}, indent=2))
         return

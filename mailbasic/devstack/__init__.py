@@ -10,6 +10,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from dataclasses import replace
+
 from mailbasic import db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
@@ -21,6 +23,8 @@ from mailbasic.devstack.postgres import Postgres
 from mailbasic.devstack.process import StackError
 from mailbasic.devstack.spamd import Spamd
 from mailbasic.devstack.tls import Certificates
+from mailbasic.mtaconfig import DatabaseAccess
+from mailbasic.schema.privileges import ComponentRole
 
 __all__ = ["HOST", "Stack", "StackError"]
 
@@ -35,7 +39,14 @@ class Stack:
         else:
             self.state = StackState.new(ports or Ports.fixed(), service_domain)
         ports = self.ports = self.state.ports
-        self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password)
+        # Each component's own database role, with a password of its own derived from the
+        # stack's (stable across restarts, different for every stack).
+        self.component_passwords = {
+            role.value: hashlib.sha256(f"{role.value}:{self.state.database_password}"
+                                       .encode()).hexdigest()
+            for role in ComponentRole}
+        self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password,
+                                 self.component_passwords)
         postfix_config = self.layout.component("postfix") / "etc"
         # The stack's SRS secret: stable across restarts, different for every stack.
         srs_secret = hashlib.sha256(b"srs:" + self.state.database_password.encode()).hexdigest()
@@ -54,15 +65,27 @@ class Stack:
                                  srs_socket=f"unix:{self.layout.component('srs')}/srs.sock",
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd, **overrides)
+        # The milter and the policy daemon log in as the daemon role; the SRS table needs
+        # no database at all. The admin's settings (layout.config_file) are the CLI's.
+        self.daemon_settings = replace(self.settings, database_url=self.postgres.url(
+            role=ComponentRole.DAEMON.value))
+        self.srs_settings = replace(self.settings, database_url=None)
         self.certificates = Certificates(self.layout.tls)
-        self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates)
+        self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
+                               self.component_access(ComponentRole.DOVECOT))
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
-                               str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
+                               str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket),
+                               self.component_access(ComponentRole.POSTFIX))
         self.spamd = Spamd(self.layout, ports.spamd)
-        self.milter = ServiceDaemon(self.layout, "milter")
-        self.policy = ServiceDaemon(self.layout, "policy")
-        self.srs = ServiceDaemon(self.layout, "srs")
+        daemons_config = self.layout.root / "daemons.toml"
+        self.milter = ServiceDaemon(self.layout, "milter", daemons_config)
+        self.policy = ServiceDaemon(self.layout, "policy", daemons_config)
+        self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
         self.clamd = Clamd(self.layout, ports.clamd)
+
+    def component_access(self, role: ComponentRole) -> DatabaseAccess:
+        return DatabaseAccess.for_component(self.settings, role,
+                                            self.component_passwords[role.value])
 
     @property
     def servers(self) -> list:
@@ -77,8 +100,11 @@ class Stack:
         self.layout.root.chmod(0o755)  # the servers' own users must reach their files
         self.layout.logs.mkdir(exist_ok=True)
         self.state.save(self.layout.state_file)
-        self.layout.config_file.write_text(render_settings(self.settings))
-        self.layout.config_file.chmod(0o600)
+        for path, settings in ((self.layout.config_file, self.settings),
+                               (self.milter.config, self.daemon_settings),
+                               (self.srs.config, self.srs_settings)):
+            path.write_text(render_settings(settings))
+            path.chmod(0o600)
         self.certificates.create(f"mail.{self.state.service_domain}")
 
     def start_database(self) -> None:

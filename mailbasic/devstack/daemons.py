@@ -25,8 +25,8 @@ def chown_group(path: Path, group: str) -> None:
 
 
 class ServiceDaemon:
-    def __init__(self, layout: Layout, name: str) -> None:
-        self.layout, self.name = layout, name
+    def __init__(self, layout: Layout, name: str, config: Path) -> None:
+        self.layout, self.name, self.config = layout, name, config
         self.directory = layout.component(self.name)
         self.socket = self.directory / f"{name}.sock"
         self.pidfile = self.directory / f"{name}.pid"
@@ -40,7 +40,7 @@ class ServiceDaemon:
         executable = Path(sys.executable).with_name("mailbasic")
         with self.logfile.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(executable), "--config", str(self.layout.config_file), self.name],
+                [str(executable), "--config", str(self.config), self.name],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # outlives `mailbasic-stack up`
         self.pidfile.write_text(f"{self.process.pid}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pwd
 
 from mailbasic import mtaconfig
+from mailbasic.mtaconfig import DatabaseAccess
 from mailbasic.config import Settings
 from mailbasic.devstack.layout import HOST, Layout, Ports
 from mailbasic.devstack.process import start_daemon, chown, greeting, run, stop_pidfile, wait_until
@@ -20,8 +21,8 @@ class Dovecot:
     name = "dovecot"
 
     def __init__(self, layout: Layout, ports: Ports, settings: Settings,
-                 certificates: Certificates) -> None:
-        self.layout, self.ports = layout, ports
+                 certificates: Certificates, access: DatabaseAccess) -> None:
+        self.layout, self.ports, self.access = layout, ports, access
         self.settings, self.certificates = settings, certificates
         self.directory = layout.component(self.name)
         self.config = self.directory / "dovecot.conf"
@@ -53,10 +54,10 @@ class Dovecot:
         chown(self.layout.mail, MAIL_USER)
         (self.directory / "state").mkdir(parents=True, exist_ok=True)
         sql_conf = self.directory / "dovecot-sql.conf.ext"
-        sql_conf.write_text(mtaconfig.dovecot_sql_conf(self.settings))
+        sql_conf.write_text(mtaconfig.dovecot_sql_conf(self.settings, self.access))
         sql_conf.chmod(0o600)
         dict_conf = self.directory / "dovecot-dict-sql.conf.ext"
-        dict_conf.write_text(mtaconfig.dovecot_dict_conf(self.settings))
+        dict_conf.write_text(mtaconfig.dovecot_dict_conf(self.access))
         dict_conf.chmod(0o600)
         chown(dict_conf, "dovecot")  # Dovecot's dict process runs as its internal user
         auth_conf = self.directory / "auth-sql.conf.ext"

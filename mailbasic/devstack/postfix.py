@@ -11,14 +11,16 @@ from mailbasic.devstack.layout import HOST, Layout, Ports
 from mailbasic.devstack.process import chown, is_running, read_pid, start_daemon, greeting, run, stop_pidfile, wait_until
 from mailbasic.devstack.templating import render
 from mailbasic.devstack.tls import Certificates
+from mailbasic.mtaconfig import DatabaseAccess
 
 
 class Postfix:
     name = "postfix"
 
     def __init__(self, layout: Layout, ports: Ports, settings: Settings,
-                 certificates: Certificates, lmtp_socket: str, auth_socket: str) -> None:
-        self.layout, self.ports = layout, ports
+                 certificates: Certificates, lmtp_socket: str, auth_socket: str,
+                 access: DatabaseAccess) -> None:
+        self.layout, self.ports, self.access = layout, ports, access
         self.settings, self.certificates = settings, certificates
         self.lmtp_socket, self.auth_socket = lmtp_socket, auth_socket
         self.directory = layout.component(self.name)
@@ -59,7 +61,7 @@ class Postfix:
         maps = self.directory / "maps"
         maps.mkdir(exist_ok=True)
         postfix_group = grp.getgrnam("postfix").gr_gid if os.geteuid() == 0 else -1
-        for name, content in mtaconfig.postfix_maps(self.settings).items():
+        for name, content in mtaconfig.postfix_maps(self.settings, self.access).items():
             path = maps / name
             path.write_text(content)
             path.chmod(0o640)  # holds the database password; proxymap reads it

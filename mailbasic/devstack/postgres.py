@@ -28,16 +28,21 @@ def _binary(name: str) -> str:
 class Postgres:
     name = "postgres"
 
-    def __init__(self, layout: Layout, port: int, password: str) -> None:
+    def __init__(self, layout: Layout, port: int, password: str,
+                 component_passwords: dict[str, str]) -> None:
+        """`password` is the admin role's (owner of the schema), `component_passwords`
+        those of the Postfix, Dovecot and daemon roles (mailbasic.schema.privileges)."""
         self.port = port
         self.password = password
+        self.component_passwords = component_passwords
         self.directory = layout.component(self.name)
         self.data = self.directory / "data"
         self.sockets = self.directory / "run"
         self.logfile = layout.log(self.name)
 
-    def url(self, database: str = DATABASE) -> str:
-        return (f"postgresql+psycopg2://{ROLE}:{quote(self.password, safe='')}"
+    def url(self, database: str = DATABASE, role: str = ROLE) -> str:
+        password = self.password if role == ROLE else self.component_passwords[role]
+        return (f"postgresql+psycopg2://{role}:{quote(password, safe='')}"
                 f"@{HOST}:{self.port}/{database}")
 
     def launch(self) -> None:
@@ -82,12 +87,18 @@ class Postgres:
         connection = self._superuser()
         connection.autocommit = True
         with connection, connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
-            verb = "ALTER" if cursor.fetchone() else "CREATE"
-            cursor.execute(sql.SQL(verb + " ROLE {} LOGIN CREATEDB PASSWORD %s").format(
-                sql.Identifier(ROLE)), (self.password,))
+            self._ensure_role(cursor, ROLE, self.password, "CREATEDB")
+            for role, password in self.component_passwords.items():
+                self._ensure_role(cursor, role, password)
         connection.close()
         self.create_database(DATABASE)
+
+    @staticmethod
+    def _ensure_role(cursor, role: str, password: str, attributes: str = "") -> None:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        verb = "ALTER" if cursor.fetchone() else "CREATE"
+        cursor.execute(sql.SQL(f"{verb} ROLE {{}} LOGIN {attributes} PASSWORD %s").format(
+            sql.Identifier(role)), (password,))
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create an empty database (or a copy of `template`) owned by the stack's role."""

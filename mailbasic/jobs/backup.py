@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailbasic import backup, db
+from mailbasic.config import require_database_url
 from mailbasic.jobs.runner import JobRun
 
 
@@ -27,7 +28,7 @@ def write_backup(job: JobRun, directory: Path, name: str, users: list[str]) -> N
     directory.chmod(0o711)
     partial = directory / (name + backup.PARTIAL)
     partial.mkdir(mode=0o711)
-    backup.dump_database(backup.Database(job.settings.database_url), partial / backup.DUMP)
+    backup.dump_database(backup.Database(require_database_url(job.settings)), partial / backup.DUMP)
     (partial / backup.DUMP).chmod(0o600)
     job.log("dump-database", name, backup.DUMP)
     backup.prepare_mail_directory(job.doveadm, users, partial / "mail")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import create_engine
 
 from mailbasic import smtplog
-from mailbasic.config import Settings
+from mailbasic.config import Settings, require_database_url
 from mailbasic.milter.decisions import Outcome, QueueNotification
 from mailbasic.milter.message import Client
 from mailbasic.sms import store as sms_store
@@ -18,7 +18,7 @@ class TransactionLog:
     def __init__(self, settings: Settings) -> None:
         # No pre-ping: a dropped connection fails one message (a tempfail, retried by
         # the sender) and the pool replaces it; pinging would cost a round trip each time.
-        self.engine = create_engine(settings.database_url, pool_size=10, max_overflow=40,
+        self.engine = create_engine(require_database_url(settings), pool_size=10, max_overflow=40,
                                     connect_args={"connect_timeout": 5})
 
     def record(self, entry: TransactionRecord,

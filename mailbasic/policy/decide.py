@@ -15,8 +15,7 @@ log = logging.getLogger("mailbasic.policy")
 class Policy:
     def __init__(self, settings: Settings) -> None:
         engine = directory_engine(settings)
-        self.directory = Directory(engine, settings.policy_cache_seconds,
-                                   settings.service_domain)
+        self.directory = Directory(engine, settings)
         self.checks = [CHECKS[name](settings, self.directory)
                        for name in settings.policy_checks]
 

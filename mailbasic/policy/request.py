@@ -10,6 +10,7 @@ class PolicyRequest:
     state: str               # RCPT, END-OF-MESSAGE, ...
     queue_id: str
     client: str              # name[address]
+    client_address: str
     sender: str
     recipient: str
     sasl_username: str
@@ -25,6 +26,7 @@ class PolicyRequest:
             queue_id=attributes.get("queue_id") or "NOQUEUE",
             client=(f"{attributes.get('client_name', 'unknown')}"
                     f"[{attributes.get('client_address', 'unknown')}]"),
+            client_address=attributes.get("client_address", ""),
             sender=attributes.get("sender", "").lower(),
             recipient=attributes.get("recipient", "").lower(),
             sasl_username=attributes.get("sasl_username", "").lower(),

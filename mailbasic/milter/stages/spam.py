@@ -37,8 +37,7 @@ class SpamStage:
         self.client = SpamdClient(settings.spamd_host, settings.spamd_port,
                                   settings.spamd_timeout)
         # spamd's User: is the recipient's mailbox (its per-user settings and Bayes).
-        self.directory = Directory(directory_engine(settings), settings.policy_cache_seconds,
-                                   settings.service_domain)
+        self.directory = Directory(directory_engine(settings), settings)
         self.fail_open = settings.spamd_fail_open
         self.cap = settings.spam_scan_cap
         self.default_user = settings.spamd_default_user

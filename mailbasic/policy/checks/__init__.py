@@ -10,6 +10,7 @@ from mailbasic.policy.checks.rate_limit import RateLimitCheck
 from mailbasic.policy.checks.recipient import RecipientCheck
 from mailbasic.policy.checks.sender_login import SenderLoginCheck
 from mailbasic.policy.checks.size import SizeCheck
+from mailbasic.policy.checks.srs_sender import SrsSenderCheck
 from mailbasic.policy.request import PolicyRequest, Verdict
 
 
@@ -19,5 +20,6 @@ class Check(Protocol):
     def check(self, request: PolicyRequest) -> Verdict | None: ...
 
 
-CHECKS = {check.name: check for check in (SizeCheck, SenderLoginCheck, RateLimitCheck,
-                                           RecipientCheck, InactiveCheck, QuotaCheck)}
+CHECKS = {check.name: check for check in (SizeCheck, SrsSenderCheck, SenderLoginCheck,
+                                           RateLimitCheck, RecipientCheck, InactiveCheck,
+                                           QuotaCheck)}

@@ -1,0 +1,109 @@
+"""Who may do what in the account database: one login role per component.
+
+The admin role (database.url of the CLI, the jobs and the migrations) owns every table.
+Postfix, Dovecot and the daemons (milter and policy) log in with roles of their own,
+which the deployment creates (the Ansible postgresql role, the local stack) and which
+`mailbasic db upgrade` grants exactly the rights below, taking away any others. The SRS
+daemon has no database access at all. A leaked Postfix map then reveals a password that
+can read the lookup views and nothing else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import Connection, text
+
+from mailbasic.errors import ConfigError
+from mailbasic.schema.models import Mailbox
+
+
+class ComponentRole(StrEnum):
+    POSTFIX = "mailbasic_postfix"
+    DOVECOT = "mailbasic_dovecot"
+    DAEMON = "mailbasic_daemon"      # the milter and the policy daemon
+
+
+# The daemons read the account settings but never a password hash.
+_MAILBOX_COLUMNS = ", ".join(column.name for column in Mailbox.__table__.columns
+                             if column.name != "password_hash")
+
+_READ = "SELECT"
+_UPSERT = "SELECT, INSERT, UPDATE"
+# INSERT ... RETURNING needs SELECT on what it returns.
+_APPEND = "SELECT, INSERT"
+
+GRANTS: dict[ComponentRole, dict[str, str]] = {
+    ComponentRole.POSTFIX: {
+        "postfix_domains": _READ,
+        "postfix_addresses": _READ,
+        "postfix_catch_alls": _READ,
+    },
+    ComponentRole.DOVECOT: {
+        "dovecot_users": _READ,
+        "dovecot_delivery_scripts": _READ,
+        # Dovecot's quota dict upserts the usage and deletes it on a recalculation.
+        "quota_usage": "SELECT, INSERT, UPDATE, DELETE",
+        "dovecot_logins": _UPSERT,
+    },
+    ComponentRole.DAEMON: {
+        "domains": _READ,
+        "addresses": _READ,
+        f"mailboxes ({_MAILBOX_COLUMNS})": "SELECT",
+        "mailbox_rules": _READ,
+        "sender_list_entries": _READ,
+        "delivery_folders": _READ,
+        "forwards": _READ,
+        "vacations": _READ,
+        "vacation_replies": _UPSERT,
+        "quota_usage": _READ,
+        "rate_counters": _UPSERT,
+        "sms_settings": _READ,
+        "sms_rules": _READ,
+        "smtp_transactions": _APPEND,
+        "smtp_recipients": _APPEND,
+        "sms_outbox": _APPEND,
+    },
+}
+
+
+def missing_roles(connection: Connection, names: list[str]) -> list[str]:
+    existing = set(connection.scalars(text(
+        "SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"), {"names": names}))
+    return [name for name in names if name not in existing]
+
+
+def grant(connection: Connection) -> None:
+    """Give each component role exactly its rights (idempotent, in the caller's
+    transaction)."""
+    missing = missing_roles(connection, [role.value for role in ComponentRole])
+    if missing:
+        raise ConfigError(f"database roles missing: {', '.join(missing)}; the deployment "
+                          "creates them (LOGIN, each with its own password) before "
+                          "`mailbasic db upgrade`")
+    for role, grants in GRANTS.items():
+        connection.execute(text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+        connection.execute(text(
+            f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"'))
+        connection.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
+        for table, privileges in grants.items():
+            if "(" in table:  # column privileges: "table (a, b)"
+                name, columns = table.split(" ", 1)
+                connection.execute(text(f'GRANT {privileges} {columns} ON {name} '
+                                        f'TO "{role}"'))
+            else:
+                connection.execute(text(f'GRANT {privileges} ON {table} TO "{role}"'))
+        for sequence in _sequences_of(connection, grants):
+            connection.execute(text(f'GRANT USAGE ON SEQUENCE {sequence} TO "{role}"'))
+    # Nobody but the owner creates objects (PostgreSQL 15 already denies PUBLIC).
+    connection.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+
+
+def _sequences_of(connection: Connection, grants: dict[str, str]) -> list[str]:
+    """The serial columns' sequences of the tables a role inserts into."""
+    tables = [table for table, privileges in grants.items() if "INSERT" in privileges]
+    return [name for name in connection.scalars(text(
+        "SELECT pg_get_serial_sequence(table_name, column_name)"
+        " FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND table_name = ANY(:tables)"),
+        {"tables": tables}) if name]

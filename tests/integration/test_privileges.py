@@ -1,0 +1,105 @@
+"""Each component's database role may do what its component needs, and nothing else
+(mailbasic.schema.privileges), on a real PostgreSQL with the stack's roles."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from mailbasic.schema.privileges import ComponentRole, missing_roles
+
+PASSWORD = "a long secret\n"
+
+
+@pytest.fixture
+def accounts(cli):
+    cli.ok("domain", "add", "example.net")
+    cli.ok("customer", "add", "alice", "--domain", "example.net", "--password-stdin",
+           input=PASSWORD)
+    return cli
+
+
+def connect_as(postgres, settings, role: ComponentRole):
+    url = make_url(settings.database_url)
+    return psycopg2.connect(host=url.host, port=url.port, dbname=url.database,
+                            user=role.value,
+                            password=postgres.component_passwords[role.value])
+
+
+def run(connection, statement: str):
+    """The rows, or the error PostgreSQL gave; always rolled back."""
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+        except psycopg2.Error as error:
+            return type(error).__name__
+        finally:
+            connection.rollback()
+
+
+DENIED = "InsufficientPrivilege"
+
+
+@pytest.fixture
+def as_role(postgres, settings, accounts):
+    connections = []
+
+    def connect(role: ComponentRole):
+        connections.append(connect_as(postgres.postgres, settings, role))
+        return connections[-1]
+    yield connect
+    for connection in connections:
+        connection.close()
+
+
+def test_postfix_reads_the_lookup_views_only(as_role):
+    postfix = as_role(ComponentRole.POSTFIX)
+    assert run(postfix, "SELECT mailbox FROM postfix_addresses WHERE local_part = 'alice'"
+                        " AND domain = 'example.net'") == [("alice@example.net",)]
+    for statement in ("DELETE FROM mailboxes", "SELECT password_hash FROM mailboxes",
+                      "SELECT * FROM dovecot_users", "SELECT * FROM customers",
+                      "UPDATE domains SET name = 'x.example'", "CREATE TABLE evil (id int)"):
+        assert run(postfix, statement) == DENIED, statement
+
+
+def test_dovecot_authenticates_and_records_usage_and_logins(as_role, engine):
+    dovecot = as_role(ComponentRole.DOVECOT)
+    rows = run(dovecot, "SELECT username, password FROM dovecot_users")
+    assert rows[0][0] == "alice@example.net" and rows[0][1].startswith("{BLF-CRYPT}")
+    with dovecot.cursor() as cursor:  # what Dovecot's dicts write
+        cursor.execute("INSERT INTO quota_usage (username, bytes, messages)"
+                       " VALUES ('alice@example.net', 10, 1)")
+        cursor.execute("INSERT INTO dovecot_logins (username, service, logged_in_at)"
+                       " VALUES ('alice@example.net', 'imap', 1700000000)")
+    dovecot.commit()
+    with engine.connect() as connection:  # the trigger wrote the mailbox, as its owner
+        assert connection.scalar(text("SELECT extract(epoch FROM last_imap_login_at)"
+                                      " FROM mailboxes")) == 1700000000
+    for statement in ("UPDATE mailboxes SET quota_bytes = 1", "SELECT * FROM customers",
+                      "SELECT * FROM smtp_transactions", "CREATE TABLE evil (id int)"):
+        assert run(dovecot, statement) == DENIED, statement
+
+
+def test_daemons_read_settings_and_write_the_log_but_no_password(as_role):
+    daemon = as_role(ComponentRole.DAEMON)
+    assert run(daemon, "SELECT id, quota_bytes, receiving_state FROM mailboxes") != DENIED
+    assert run(daemon, "INSERT INTO smtp_transactions (queue_id, client_address,"
+                       " client_name, helo, tls, sender, verdicts, reply) VALUES"
+                       " ('Q1', '192.0.2.1', 'x', 'x', false, '', '{}', '250')"
+                       " RETURNING id") != DENIED
+    for statement in ("SELECT password_hash FROM mailboxes", "SELECT * FROM mailboxes",
+                      "DELETE FROM smtp_transactions", "UPDATE mailboxes SET slot = 2",
+                      "SELECT * FROM collect_accounts", "DROP TABLE domains",
+                      "CREATE TABLE evil (id int)"):
+        assert run(daemon, statement) == DENIED, statement
+
+
+def test_upgrade_names_the_component_roles_that_are_missing(engine):
+    """A deployment that forgot to create them hears so at `db upgrade`, not from a
+    Postfix lookup failing later."""
+    with engine.connect() as connection:
+        assert missing_roles(connection, ["mailbasic_daemon", "mailbasic_nobody"]) == [
+            "mailbasic_nobody"]

@@ -53,8 +53,12 @@ $(ANSIBLE_VENV)/.installed:
 deploy: deps $(ANSIBLE_VENV)/.installed
 	scripts/deploy-and-check $(ANSIBLE_VENV)/bin
 
-# Every test: the local stack's, then the deployed service's end to end.
-test: deploy
+# Every test: the local stack's, then the deployed service's end to end. The host is
+# first put back to the state its packages leave it in (scripts/reset-host), so that the
+# deploy proves itself on what a newcomer's fresh machine has, not on earlier runs' files.
+test: deps
+	scripts/reset-host
+	$(MAKE) deploy
 	MAILBASIC_DEPLOYED=1 $(VENV)/bin/pytest
 
 bench: deps

@@ -49,8 +49,8 @@ class Customer:
 @pytest.fixture(scope="session")
 def customer():
     """A first customer as the README tells an operator to make one: a domain, a
-    customer with its first mailbox, a second mailbox. The customer is deleted again
-    afterwards; the domain stays (there is no command to remove a domain)."""
+    customer with its first mailbox, a second mailbox. The customer and the domain are
+    removed again afterwards."""
     tag = uuid.uuid4().hex[:10]
     domain = f"d{tag}.example"
     name = f"alice{tag}"
@@ -62,6 +62,7 @@ def customer():
     mailbasic("mailbox", "add", name, bobby[0], "--password-stdin", input=bobby[1] + "\n")
     yield Customer(domain, alice, bobby)
     mailbasic("customer", "delete", name, "--yes")
+    mailbasic("domain", "remove", domain)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ well-defined structure, never an exception; what cannot be told apart is scanned
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import email.errors
 import email.header
@@ -23,13 +21,13 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import BinaryIO, Iterator
 
+from mailbasic.milter import decoding
+
 MAX_DEPTH = 20
 MAX_PARTS = 1000  # beyond: the rest is one part's body (memory stays bounded)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_LINE = 64 * 1024
 READ_SIZE = 64 * 1024
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_NOT_BASE64 = bytes(set(range(256)) - set(_BASE64_ALPHABET))
 _HEADER_PARSER = BytesHeaderParser(policy=email.policy.compat32)
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+:|[ \t])")
 
@@ -41,7 +39,8 @@ class Part:
     body_start: int = -1             # first byte of the body (-1 while reading headers)
     end: int = -1                    # first byte after the body (-1 while open)
     content_type: str = "text/plain"
-    transfer_encoding: str = "7bit"
+    transfer_encoding: str = "7bit"  # the first token, lower case, as clients read it
+    exact_encoding: bool = True      # the header said exactly that token
     filename: str | None = None
     boundary: bytes | None = None    # multipart only
     closed: bool = False             # multipart only: its close delimiter was seen
@@ -210,14 +209,15 @@ def describe_part(part: Part, header_block: bytes) -> None:
     """Fill in type, encoding, filename and boundary from the part's header block."""
     headers = _HEADER_PARSER.parsebytes(header_block)
     part.content_type = headers.get_content_type()
-    encoding = headers.get("content-transfer-encoding", "7bit")
-    part.transfer_encoding = str(encoding).strip().lower()
+    part.transfer_encoding, part.exact_encoding = decoding.transfer_encoding(
+        str(headers.get("content-transfer-encoding", "7bit")))
     part.filename = _filename(headers)
     if part.content_type.startswith("multipart/") and part.depth < MAX_DEPTH:
         boundary = headers.get_boundary()
         if boundary and 0 < len(boundary) <= 200:
             part.boundary = boundary.encode("utf-8", "surrogateescape")
-    if part.content_type.startswith("multipart/") and part.boundary is None:
+    if (part.content_type.startswith("multipart/") and part.boundary is None
+            and part.depth < MAX_DEPTH):   # too deep: it stays a multipart, refused as such
         part.content_type = "application/octet-stream"  # unusable multipart: one blob
         part.declared_multipart = True
 
@@ -245,44 +245,6 @@ def read_range(spool: BinaryIO, start: int, end: int) -> Iterator[bytes]:
             return
         remaining -= len(chunk)
         yield chunk
-
-
-def decoded_body(spool: BinaryIO, part: Part) -> Iterator[bytes]:
-    """The part's body with its transfer encoding undone, as a client would decode it."""
-    raw = read_range(spool, part.body_start, part.end)
-    if part.transfer_encoding == "base64":
-        return _decode_base64(raw)
-    if part.transfer_encoding == "quoted-printable":
-        return _decode_quoted_printable(raw)
-    return raw
-
-
-def _decode_base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    # Lenient like mail clients: characters outside the alphabet are dropped, a padding
-    # '=' ends a segment, a dangling tail is padded.
-    pending = b""
-    for chunk in chunks:
-        pending += chunk.translate(None, _NOT_BASE64 + b"=")
-        usable = len(pending) - len(pending) % 4
-        if usable:
-            yield base64.b64decode(pending[:usable])
-            pending = pending[usable:]
-    if len(pending) % 4 == 1:
-        pending = pending[:-1]  # one lone character carries no whole byte
-    if pending:
-        yield base64.b64decode(pending + b"=" * (-len(pending) % 4))
-
-
-def _decode_quoted_printable(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        cut = pending.rfind(b"\n") + 1
-        if cut:
-            yield binascii.a2b_qp(pending[:cut])
-            pending = pending[cut:]
-    if pending:
-        yield binascii.a2b_qp(pending)
 
 
 def rewrite_body(spool: BinaryIO, body_offset: int, size: int,

@@ -1,9 +1,10 @@
 """ClamAV clamd client: many zINSTREAM scans over one connection (zIDSESSION).
 
 Data goes in chunks of at most 64 KiB, each with clamd's 4-byte big-endian length.
-Verdicts: clean, infected (with the signature), or unscannable: clamd's heuristics for
-encrypted archives and exceeded limits, and its ERROR answers. What could not be scanned
-is never reported clean.
+Verdicts: clean, infected (with the signature), unscannable (clamd's heuristics for
+encrypted archives and exceeded limits, and its "size limit exceeded": the same content
+will never pass), or failed (any other ERROR answer: clamd's own trouble, which may pass on
+a retry). What could not be scanned is never reported clean.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ CHUNK_SIZE = 65536
 MAX_REPLY = 4096
 _REPLY = re.compile(rb"^(\d+): (?:stream: )?(.*?)(?: (FOUND|ERROR))?$")
 _UNSCANNABLE_SIGNATURES = ("Heuristics.Encrypted.", "Heuristics.Limits.Exceeded")
+_UNSCANNABLE_ERRORS = ("size limit exceeded",)
 
 
 class ClamdError(Exception):
@@ -30,6 +32,7 @@ class Verdict(enum.Enum):
     CLEAN = "clean"
     INFECTED = "infected"
     UNSCANNABLE = "unscannable"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ class ClamdSession:
             raise ClamdError(f"unexpected clamd reply {reply[:120]!r}")
         text, kind = match.group(2).decode("utf-8", "replace"), match.group(3)
         if kind == b"ERROR":
-            return ScanResult(Verdict.UNSCANNABLE, text)
+            if any(error in text for error in _UNSCANNABLE_ERRORS):
+                return ScanResult(Verdict.UNSCANNABLE, text)
+            return ScanResult(Verdict.FAILED, text)
         if kind == b"FOUND":
             if text.startswith(_UNSCANNABLE_SIGNATURES):
                 return ScanResult(Verdict.UNSCANNABLE, text)

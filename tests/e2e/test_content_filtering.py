@@ -15,8 +15,9 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import Cli
-from tests.corpus import (GTUBE, mail, virus_attached, virus_in_attached_message, virus_only,
-                          virus_zipped)
+from tests.corpus import (GTUBE, encrypted_zip, evasions, mail, many_parts, nested,
+                          virus_attached, virus_in_attached_message, virus_only, virus_zipped,
+                          with_attachment)
 
 HOST = "127.0.0.1"
 CAROL = ("carol.filter@example.com", "carol's long secret")
@@ -109,6 +110,37 @@ def test_a_message_that_is_only_a_virus_is_replaced_by_the_notice(mailbox, tls_c
     assert arrived.get_content_type() == "text/plain"
     assert "removed content infected by a virus" in arrived.get_content()
     assert b"X5O!P%@AP" not in arrived.as_bytes()
+
+
+@pytest.mark.parametrize("shape", sorted(evasions()))
+def test_eicar_in_any_shape_a_client_decodes_is_removed(mailbox, tls_context, shape):
+    subject = unique(shape)
+    raw = evasions()[shape].replace(b"alice@example.net", CAROL[0].encode())
+    send_mx(mailbox, re.sub(rb"^Subject: .*$", f"Subject: {subject}".encode(), raw,
+                            count=1, flags=re.MULTILINE))
+    arrived = fetch(mailbox, tls_context, subject)
+    assert arrived["X-Mailbasic-Virus-Removed"].startswith("Eicar-Test-Signature"), shape
+    assert "removed content infected by a virus" in arrived.as_string()
+
+
+def refused_at_data(stack, raw: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP(HOST, stack.ports.smtp, timeout=120) as client:
+        client.ehlo("mx.remote.example")
+        client.mail("someone@remote.example")
+        client.rcpt(CAROL[0])
+        return client.data(raw)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: nested(25), b"nested too deeply"),
+    (lambda: many_parts(1200), b"too many MIME parts"),
+    (lambda: with_attachment(mail("secret", recipient=CAROL[0]), encrypted_zip(),
+                             "secret.zip", "zip").as_bytes(), b"encrypted archive"),
+])
+def test_what_will_never_scan_is_refused_for_good_saying_why(mailbox, make, why):
+    """A 451 would make the sender retry for days a message that cannot ever pass."""
+    code, text = refused_at_data(mailbox, make())
+    assert code == 554 and text.startswith(b"5.7.1") and why in text, text
 
 
 def test_message_over_the_size_limit_is_refused(mailbox):

@@ -1,5 +1,12 @@
-"""Virus: scan every part with clamd over one session; remove infected parts, leave a
-notice in their place; refuse what cannot be scanned. Never fails open."""
+"""Virus: scan every part with clamd over one session, decoded as clients decode it
+(mailbasic.milter.contents); remove infected parts, leave a notice in their place;
+refuse what cannot be scanned. Never fails open.
+
+What will never pass (MIME nested deeper than the reader follows, too many parts, an
+encrypted archive, clamd's limits exceeded) is refused for good inside the transaction,
+554 5.7.1: a retry would only be refused again. Only a scanner that is down, slow or
+answering something else gets 451.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import BinaryIO, Iterator
 
 from mailbasic.config import Settings
 from mailbasic.milter import mime
+from mailbasic.milter.contents import contents
 from mailbasic.milter.decisions import (Action, AddHeader, DeleteHeader, Outcome, ReplaceBody,
                                         Reply, tempfail)
 from mailbasic.milter.message import Message
@@ -31,15 +39,26 @@ class VirusStage:
         self.host, self.port = settings.clamd_host, settings.clamd_port
         self.timeout = settings.clamd_timeout
         self.unscannable_action = settings.unscannable_action
+        self.texts = {"nested too deep": settings.too_deep_text,
+                      f"more than {mime.MAX_PARTS} parts": settings.too_many_parts_text,
+                      "encrypted": settings.encrypted_text,
+                      "over limits": settings.over_limits_text}
 
     def run(self, message: Message) -> Outcome:
         with message.reader() as spool:
             root = mime.parse(spool)
+            beyond = [anomaly for anomaly in root.anomalies if anomaly in self.texts]
+            if beyond:  # never read whole: what is past the limit stays unscanned
+                return self._refuse(beyond[0], beyond[0])
             try:
                 results = self._scan(spool, root)
             except ClamdError as error:
                 return tempfail(self.name, str(error),
                                 "Virus scanner unavailable, please try again later")
+        failed = [result.detail for _, result in results if result.verdict is Verdict.FAILED]
+        if failed:
+            return tempfail(self.name, f"clamd: {failed[0]}",
+                            "Virus scanner unavailable, please try again later")
         unscannable = [(part, result) for part, result in results
                        if result.verdict is Verdict.UNSCANNABLE]
         if unscannable:
@@ -52,8 +71,7 @@ class VirusStage:
 
     def _scan(self, spool: BinaryIO, root: mime.Part) -> list[tuple[mime.Part, ScanResult]]:
         with ClamdSession(self.host, self.port, self.timeout) as session:
-            results = [(part, session.scan(mime.decoded_body(spool, part)))
-                       for part in root.leaves()]
+            results = [(part, self._scan_part(session, spool, part)) for part in root.leaves()]
             if root.anomalies and not any(r.verdict is not Verdict.CLEAN for _, r in results):
                 # Malformed: let clamd's own MIME parser read the whole message too.
                 whole = session.scan(mime.read_range(spool, 0, root.end))
@@ -61,13 +79,27 @@ class VirusStage:
                     return [(root, whole)]
             return results
 
+    @staticmethod
+    def _scan_part(session: ClamdSession, spool: BinaryIO, part: mime.Part) -> ScanResult:
+        """The worst of what clamd says of each content of the part."""
+        worst = ScanResult(Verdict.CLEAN)
+        for content in contents(spool, part):
+            result = session.scan(content.chunks)
+            if _SEVERITY[result.verdict] > _SEVERITY[worst.verdict]:
+                worst = result
+        return worst
+
     def _refuse_unscannable(self, parts: list[tuple[mime.Part, ScanResult]]) -> Outcome:
         reason = "; ".join(f"{part.describe()}: {result.detail}" for part, result in parts)
+        kind = ("encrypted" if any("Encrypted" in (result.detail or "") for _, result in parts)
+                else "over limits")
+        return self._refuse(kind, f"unscannable: {reason}")
+
+    def _refuse(self, kind: str, reason: str) -> Outcome:
         if self.unscannable_action == "reject":
-            return Outcome(self.name, "reject", f"unscannable: {reason}", refusal=Reply(
-                "554", "5.7.1", "Message refused: content that cannot be scanned for "
-                "viruses (encrypted or over the scan limits)"))
-        return tempfail(self.name, f"unscannable: {reason}",
+            return Outcome(self.name, "reject", reason,
+                           refusal=Reply("554", "5.7.1", self.texts[kind]))
+        return tempfail(self.name, reason,
                         "Message content could not be scanned for viruses, try again later")
 
     def _remove(self, message: Message, root: mime.Part,
@@ -96,6 +128,10 @@ class VirusStage:
         body = text.encode()
         actions.append(ReplaceBody(lambda: iter([body])))
         return actions
+
+
+# Infected outweighs unscannable, which outweighs a clamd failure (a retry may scan it).
+_SEVERITY = {Verdict.CLEAN: 0, Verdict.FAILED: 1, Verdict.UNSCANNABLE: 2, Verdict.INFECTED: 3}
 
 
 def _rewritten(message: Message, replacements: dict[int, tuple[int, bytes]]) -> Iterator[bytes]:

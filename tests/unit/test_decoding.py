@@ -1,0 +1,77 @@
+"""Transfer decoding as lenient clients do it: every shape of tests/corpus.evasions()
+yields EICAR whole among the contents the virus stage scans; base64 agrees with
+coreutils' `base64 -d`."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+
+import pytest
+
+from mailbasic.devstack.clamd import EICAR
+from mailbasic.milter import decoding, mime
+from mailbasic.milter.contents import contents
+from tests.corpus import base64_padded_every, evasions, uuencoded, yencoded
+
+
+def scanned(raw: bytes) -> list[tuple[str, bytes]]:
+    spool = io.BytesIO(raw)
+    root = mime.parse(spool)
+    return [(content.what, b"".join(content.chunks))
+            for part in root.leaves() for content in contents(spool, part)]
+
+
+@pytest.mark.parametrize("shape", sorted(evasions()))
+def test_every_evasion_reaches_the_scanner_whole(shape):
+    assert any(data.strip() == EICAR for _, data in scanned(evasions()[shape])), shape
+
+
+def test_a_clean_text_part_is_scanned_once():
+    raw = b"Content-Type: text/plain\r\n\r\nJust words, no begin line.\r\n"
+    assert [what for what, _ in scanned(raw)] == ["decoded"]
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("base64", ("base64", True)), ("BASE64", ("base64", True)),
+    ("base64 (x)", ("base64", False)), (" Quoted-Printable ", ("quoted-printable", True)),
+    ("base64; foo=bar", ("base64", False)), (None, ("7bit", True)), ("", ("7bit", True)), ("(x)", ("7bit", False)),
+])
+def test_the_encoding_is_the_first_token(header, expected):
+    assert decoding.transfer_encoding(header) == expected
+
+
+@pytest.mark.parametrize("encoded", [
+    base64_padded_every(EICAR, 1), base64_padded_every(EICAR, 2),
+    base64_padded_every(EICAR, 4), base64_padded_every(b"hello world!", 5),
+    base64.encodebytes(EICAR), b"aGVs\nbG8=\n", b"aGVsbG8=IHdvcmxk\n",
+])
+def test_base64_decodes_as_coreutils_does(encoded):
+    coreutils = subprocess.run(["base64", "-d", "-i"], input=encoded, capture_output=True,
+                               check=True).stdout
+    decoder = decoding.Base64Decoder()
+    assert b"".join(decoder.decode([encoded[i:i + 3] for i in range(0, len(encoded), 3)])) \
+        == coreutils
+
+
+def test_irregular_base64_is_noted_so_the_raw_part_is_scanned_too():
+    raw = (b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+           b"\r\n\r\n" + base64_padded_every(EICAR, 4))
+    assert [what for what, _ in scanned(raw)] == ["decoded", "raw"]
+    regular = (b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+               b"\r\n\r\n" + base64.encodebytes(EICAR))
+    assert [what for what, _ in scanned(regular)] == ["decoded"]
+
+
+def test_uuencode_and_yenc_round_trip_any_bytes():
+    data = bytes(range(256)) * 3
+    uu = list(decoding.lines([uuencoded(data)]))
+    assert b"".join(decoding.decode_uu_lines(uu[1:])) == data
+    yenc = list(decoding.lines([yencoded(data)]))
+    assert b"".join(decoding.decode_yenc_lines(yenc[1:])) == data
+
+
+def test_an_inline_block_never_ended_is_still_decoded():
+    raw = b"Content-Type: text/plain\r\n\r\nhi\r\n" + uuencoded(EICAR).replace(b"`\nend\n", b"")
+    assert any(data == EICAR for _, data in scanned(raw))

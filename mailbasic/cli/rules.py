@@ -12,7 +12,7 @@ from mailbasic.cli.context import CliContext, emit, json_option, pass_context
 from mailbasic.directory import directory_engine
 from mailbasic.errors import InvalidInput
 from mailbasic.rules import model, service, sieve
-from mailbasic.rules.evaluate import MessageFacts
+from mailbasic.rules.evaluate import Envelope, MessageFacts
 from mailbasic.rules.store import RulesStore
 
 
@@ -213,7 +213,8 @@ def vacation(context: CliContext, mailbox: str, first_day, last_day, subject: st
 
 @group.command("test")
 @click.option("--mailbox", required=True, help="The recipient mailbox (or one address).")
-@click.option("--sender", help="Envelope sender (default: the From: address).")
+@click.option("--sender", help="Envelope sender (default: the From: address; '' for the "
+              "null sender of a bounce).")
 @click.argument("file", type=click.File("rb"))
 @json_option
 @pass_context
@@ -226,5 +227,7 @@ def test_(context: CliContext, mailbox: str, sender: str | None, file, as_json: 
     if rules is None:
         raise InvalidInput(f"{mailbox} reaches no mailbox here")
     facts = MessageFacts.parse(raw)
-    result = service.explain(rules, facts, raw, sender, date.today())
+    envelope = Envelope(service.default_sender(raw) if sender is None else sender.strip("<>"),
+                        mailbox)
+    result = service.explain(rules, facts, raw, envelope, date.today())
     emit(result, as_json, service.explain_text(result))

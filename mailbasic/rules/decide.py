@@ -4,7 +4,11 @@ Pure decision code: the milter's rules stage and `mailbasic rules test` both cal
 `decide` with what the store loaded, and apply or print the plan. The order is fixed
 and deliberate: forwarding (a property of the address) first; then the sender lists;
 then the spam action, which, when it files or deletes, ends there (a spam message is not
-run through the customer's filters); then the filters.
+run through the customer's filters); then the filters. Last, the automatic mail the
+rules call for: a vacation reply (a filter's vacation action, else the mailbox's vacation)
+and the filters' notifications, only for a message the mailbox keeps and that is not
+spam. Whether they go out is then up to their exclusions (vacation.py, notify.py) and,
+for the reply, the once-per-interval memory.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from mailbasic.rules.folders import SPAM_FOLDER
-from mailbasic.rules.model import INBOX, Delivery
+from mailbasic.rules.model import INBOX, Delivery, Notify
+from mailbasic.rules.vacation import Vacation
 
 if TYPE_CHECKING:
-    from mailbasic.rules.evaluate import Compiled, MessageFacts
+    from mailbasic.rules.evaluate import Compiled, Envelope, MessageFacts
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Plan:
     delivery: Delivery
     reasons: tuple[str, ...]
     spam: bool
+    reply: Vacation | None = None          # the vacation reply due, before its exclusions
+    notifications: tuple[Notify, ...] = ()
 
     def describe(self) -> str:
         parts = [f"into {folder}" for folder in self.delivery.folders]
@@ -74,8 +81,10 @@ def listed(senders: list[str], entries: frozenset[str]) -> str | None:
 
 
 def decide(rules: RecipientRules, facts: "MessageFacts", senders: list[str],
-           spam_score: float | None, forwarding_looped: bool) -> Plan:
-    """senders: the envelope sender and the From: addresses, lower case."""
+           spam_score: float | None, forwarding_looped: bool, *,
+           envelope: "Envelope") -> Plan:
+    """senders: the envelope sender and the From: addresses, lower case; envelope: what
+    the filters' envelope test sees for this recipient."""
     reasons: list[str] = []
     redirects: tuple[str, ...] = ()
     if rules.forward and forwarding_looped:
@@ -91,13 +100,28 @@ def decide(rules: RecipientRules, facts: "MessageFacts", senders: list[str],
     if spam and rules.spam_action == "delete":
         reasons.append("spam deleted")
         return Plan(Delivery((), redirects), tuple(reasons), spam)
-    delivery = rules.filters.run(facts) if rules.filters else Delivery((INBOX,))
+    delivery = rules.filters.run(facts, envelope) if rules.filters else Delivery((INBOX,))
     if rules.filters:
         reasons.append("filters: " + (", ".join(delivery.folders + delivery.redirects)
                                       or "discard"))
+    # A reply or notification only for mail the mailbox keeps: one about a message that
+    # went elsewhere (or nowhere) would be news to nobody, and spam gets no answer.
+    kept = bool(delivery.folders) and not spam
     return Plan(Delivery(delivery.folders, redirects + tuple(
         target for target in delivery.redirects if target not in redirects)),
-        tuple(reasons), spam)
+        tuple(reasons), spam, reply=_reply(rules, delivery) if kept else None,
+        notifications=delivery.notifications if kept else ())
+
+
+def _reply(rules: RecipientRules, delivery: Delivery) -> Vacation | None:
+    """A filter's vacation action speaks for this message; else the mailbox's vacation."""
+    if delivery.vacation is not None:
+        return Vacation.of_filter(delivery.vacation)
+    if rules.vacation is not None:
+        rule = rules.vacation
+        return Vacation(rule.first_day, rule.last_day, rule.subject, rule.body,
+                        rule.interval_days)
+    return None
 
 
 def _is_spam(rules: RecipientRules, senders: list[str], score: float | None,

@@ -2,7 +2,8 @@
 
 A script is compiled once (compile_script) and run per message and recipient; the
 message's facts (decoded headers, body text) are worked out once per message, lazily,
-and shared by every recipient.
+and shared by every recipient. The envelope differs per recipient (its "to") and comes
+with each run.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Callable, Iterable
 import regex
 
 from mailbasic.rules.model import (INBOX, KEEP, AddressTest, AllOf, AnyOf, Block, BodyTest,
-                                   Constant, Delivery, Discard, ExistsTest, FileInto,
-                                   HeaderTest, If, Keep, Not, Redirect, Script, SizeTest, Stop,
-                                   Test)
+                                   Constant, Delivery, Discard, EnvelopeTest, ExistsTest,
+                                   FileInto, HeaderTest, If, Keep, Not, Notify, Redirect,
+                                   Script, SizeTest, Stop, Test, Vacation)
 
 log = logging.getLogger("mailbasic.rules")
 
@@ -29,6 +30,21 @@ MAX_REDIRECTS = 4     # Pigeonhole's sieve_max_redirects default
 
 
 # -- the message -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the envelope test reads, for one recipient: addresses without <>."""
+
+    sender: str = ""      # MAIL FROM; "" is the null sender (bounces, auto-replies)
+    recipient: str = ""   # the RCPT TO address that brought the message to this mailbox
+
+    def values(self, part: str) -> tuple[str, ...]:
+        """As Pigeonhole: "from" is always there ("" for the null sender), "to" only when
+        a recipient is known."""
+        if part == "from":
+            return (self.sender,)
+        return (self.recipient,) if self.recipient else ()
+
 
 @dataclass
 class MessageFacts:
@@ -159,7 +175,7 @@ def regex_pattern(key: str, comparator: str):
 
 
 Check = Callable[[str], bool]
-Predicate = Callable[[MessageFacts], bool]
+Predicate = Callable[[MessageFacts, Envelope], bool]
 
 
 def matcher(keys: tuple[str, ...], match: str, comparator: str) -> Check:
@@ -204,37 +220,45 @@ def address_part(address: str, part: str) -> str:
 
 
 def predicate(test: Test) -> Predicate:
-    """TEST as a function of the message, built once per script."""
+    """TEST as a function of the message and envelope, built once per script."""
     if isinstance(test, HeaderTest):
         check, names = matcher(test.keys, test.match, test.comparator), test.headers
-        return lambda facts: any(check(value) for name in names for value in facts.values(name))
+        return lambda facts, envelope: any(check(value) for name in names
+                                           for value in facts.values(name))
     if isinstance(test, AddressTest):
         check, names, part = matcher(test.keys, test.match, test.comparator), test.headers, \
             test.part
-        return lambda facts: any(check(address_part(address, part)) for name in names
-                                 for address in facts.addresses(name))
+        return lambda facts, envelope: any(check(address_part(address, part)) for name in names
+                                           for address in facts.addresses(name))
+    if isinstance(test, EnvelopeTest):
+        check, names, part = matcher(test.keys, test.match, test.comparator), \
+            test.envelope_parts, test.part
+        # The null sender is "" whatever the address part (RFC 5228 5.4): address_part
+        # of "" is "" for each.
+        return lambda facts, envelope: any(check(address_part(address, part)) for name in names
+                                           for address in envelope.values(name))
     if isinstance(test, BodyTest):
         check = matcher(test.keys, test.match, test.comparator)
-        return lambda facts: check(facts.body())
+        return lambda facts, envelope: check(facts.body())
     if isinstance(test, ExistsTest):
-        return lambda facts: all(facts.values(name) for name in test.headers)
+        return lambda facts, envelope: all(facts.values(name) for name in test.headers)
     if isinstance(test, SizeTest):
-        return (lambda facts: facts.size > test.limit) if test.over else \
-            (lambda facts: facts.size < test.limit)
+        return (lambda facts, envelope: facts.size > test.limit) if test.over else \
+            (lambda facts, envelope: facts.size < test.limit)
     if isinstance(test, (AllOf, AnyOf)):
         inner = [predicate(each) for each in test.tests]
         combine = all if isinstance(test, AllOf) else any
-        return lambda facts: combine(check(facts) for check in inner)
+        return lambda facts, envelope: combine(check(facts, envelope) for check in inner)
     if isinstance(test, Not):
         inner_test = predicate(test.test)
-        return lambda facts: not inner_test(facts)
+        return lambda facts, envelope: not inner_test(facts, envelope)
     if isinstance(test, Constant):
-        return lambda facts: test.value
+        return lambda facts, envelope: test.value
     raise TypeError(f"not a test: {test!r}")
 
 
-def holds(test: Test, facts: MessageFacts) -> bool:
-    return predicate(test)(facts)
+def holds(test: Test, facts: MessageFacts, envelope: Envelope = Envelope()) -> bool:
+    return predicate(test)(facts, envelope)
 
 
 # -- running a script --------------------------------------------------------------------
@@ -254,17 +278,21 @@ def _compile_block(commands: Block) -> tuple:
 
 
 class _Run:
-    def __init__(self) -> None:
+    def __init__(self, facts: MessageFacts, envelope: Envelope) -> None:
+        self.facts, self.envelope = facts, envelope
         self.folders: list[str] = []
         self.redirects: list[str] = []
         self.cancelled_keep = False
         self.too_many_redirects = False
+        self.vacation: Vacation | None = None
+        self.second_vacation = False
+        self.notifications: list[Notify] = []
 
-    def block(self, commands: tuple, facts: MessageFacts) -> bool:
+    def block(self, commands: tuple) -> bool:
         """Run COMMANDS; False when a stop ends the script."""
         for command in commands:
             if isinstance(command, _CompiledIf):
-                if not self.branch(command, facts):
+                if not self.branch(command):
                     return False
             elif isinstance(command, Stop):
                 return False
@@ -272,11 +300,11 @@ class _Run:
                 self.action(command)
         return True
 
-    def branch(self, command: _CompiledIf, facts: MessageFacts) -> bool:
+    def branch(self, command: _CompiledIf) -> bool:
         for test, block in command.branches:
-            if test(facts):
-                return self.block(block, facts)
-        return self.block(command.otherwise or (), facts)
+            if test(self.facts, self.envelope):
+                return self.block(block)
+        return self.block(command.otherwise or ())
 
     def action(self, command) -> None:
         if isinstance(command, Keep):
@@ -291,6 +319,13 @@ class _Run:
             self.cancelled_keep |= not command.copy
         elif isinstance(command, Discard):
             self.cancelled_keep = True
+        elif isinstance(command, Vacation):
+            self.second_vacation |= self.vacation is not None
+            self.vacation = command
+        elif isinstance(command, Notify):
+            # RFC 5435 3.10: a second identical notification is not sent twice.
+            if command.address not in (earlier.address for earlier in self.notifications):
+                self.notifications.append(command)
 
     def _file(self, folder: str) -> None:
         folder = INBOX if folder.upper() == INBOX else folder
@@ -298,23 +333,25 @@ class _Run:
             self.folders.append(folder)
 
     def result(self) -> Delivery:
-        if self.too_many_redirects:
-            # Pigeonhole fails the whole script then, and a failed script keeps the
-            # message in INBOX: nothing is lost, nothing goes anywhere unexpected.
+        if self.too_many_redirects or self.second_vacation:
+            # Pigeonhole fails the whole script then (RFC 5230 4.7: one vacation per
+            # message), and a failed script keeps the message in INBOX and does nothing
+            # else: nothing is lost, nothing goes anywhere unexpected.
             return KEEP
         folders = self.folders
         if not self.cancelled_keep and INBOX not in folders:
             folders = folders + [INBOX]
-        return Delivery(tuple(folders), tuple(self.redirects))
+        return Delivery(tuple(folders), tuple(self.redirects), self.vacation,
+                        tuple(self.notifications))
 
 
 @dataclass(frozen=True)
 class Compiled:
     commands: tuple
 
-    def run(self, facts: MessageFacts) -> Delivery:
-        run = _Run()
-        run.block(self.commands, facts)
+    def run(self, facts: MessageFacts, envelope: Envelope = Envelope()) -> Delivery:
+        run = _Run(facts, envelope)
+        run.block(self.commands)
         return run.result()
 
 
@@ -323,5 +360,5 @@ def compile_script(script: Script) -> Compiled:
     return Compiled(_compile_block(script.commands))
 
 
-def evaluate(script: Script, facts: MessageFacts) -> Delivery:
-    return compile_script(script).run(facts)
+def evaluate(script: Script, facts: MessageFacts, envelope: Envelope = Envelope()) -> Delivery:
+    return compile_script(script).run(facts, envelope)

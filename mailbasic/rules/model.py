@@ -13,6 +13,7 @@ from typing import Literal, Union
 
 MatchType = Literal["is", "contains", "matches", "regex"]
 AddressPart = Literal["all", "localpart", "domain"]
+EnvelopePart = Literal["from", "to"]
 Comparator = Literal["i;ascii-casemap", "i;octet"]
 
 
@@ -31,6 +32,18 @@ class HeaderTest:
 class AddressTest:
     """address [ADDRESS-PART] [COMPARATOR] [MATCH-TYPE] <header-list> <key-list>"""
     headers: tuple[str, ...]
+    keys: tuple[str, ...]
+    match: MatchType = "is"
+    part: AddressPart = "all"
+    comparator: Comparator = "i;ascii-casemap"
+
+
+@dataclass(frozen=True)
+class EnvelopeTest:
+    """envelope [ADDRESS-PART] [COMPARATOR] [MATCH-TYPE] <envelope-part> <key-list>
+    (RFC 5228 5.4): "from" is MAIL FROM ("" for the null sender, whatever the address
+    part), "to" the RCPT TO address that brought the message to this mailbox."""
+    envelope_parts: tuple[EnvelopePart, ...]
     keys: tuple[str, ...]
     match: MatchType = "is"
     part: AddressPart = "all"
@@ -77,7 +90,8 @@ class Constant:
     value: bool
 
 
-Test = Union[HeaderTest, AddressTest, BodyTest, ExistsTest, SizeTest, AllOf, AnyOf, Not, Constant]
+Test = Union[HeaderTest, AddressTest, EnvelopeTest, BodyTest, ExistsTest, SizeTest, AllOf, AnyOf,
+             Not, Constant]
 
 
 # -- actions and control -------------------------------------------------------------------
@@ -110,13 +124,33 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Vacation:
+    """vacation [:days N] [:subject S] [:addresses LIST] REASON (RFC 5230): a reply to the
+    envelope sender, at most once per N days, under the mailbox vacation's exclusions.
+    It does not touch the implicit keep."""
+    reason: str              # the reply's text
+    days: int = 7
+    subject: str = ""        # "": "Auto: " and the original subject
+    addresses: tuple[str, ...] = ()  # more addresses of the owner, for "addressed directly"
+
+
+@dataclass(frozen=True)
+class Notify:
+    """notify [:importance "1"|"2"|"3"] [:message S] "mailto:ADDRESS" (RFC 5435, 5436):
+    a short notification mail to ADDRESS. It does not touch the implicit keep."""
+    address: str
+    message: str = ""        # the notification's subject; "": "Notification: SUBJECT"
+    importance: str = ""     # "1" high, "2" normal, "3" low; "": not given (normal)
+
+
+@dataclass(frozen=True)
 class If:
     """if TEST BLOCK [elsif TEST BLOCK]* [else BLOCK]"""
     branches: tuple[tuple[Test, "Block"], ...]
     otherwise: "Block | None" = None
 
 
-Command = Union[FileInto, Redirect, Keep, Discard, Stop, If]
+Command = Union[FileInto, Redirect, Keep, Discard, Stop, Vacation, Notify, If]
 Block = tuple[Command, ...]
 
 
@@ -130,9 +164,13 @@ class Script:
 @dataclass(frozen=True)
 class Delivery:
     """What happens to the message for one recipient. An empty `folders` and no redirects
-    means the message is discarded. INBOX stands for the (implicit or explicit) keep."""
+    means the message is discarded. INBOX stands for the (implicit or explicit) keep.
+    A vacation reply and notifications are what the script asks for; whether they go
+    out is decided later (decide.py, vacation.py, notify.py)."""
     folders: tuple[str, ...]
     redirects: tuple[str, ...] = ()
+    vacation: Vacation | None = None
+    notifications: tuple[Notify, ...] = ()
 
     @property
     def discarded(self) -> bool:

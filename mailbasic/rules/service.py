@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from mailbasic.accounts import find_address, get_mailbox
 from mailbasic.errors import InvalidInput, NotAllowed, NotFound
+from mailbasic.rules import notify as notify_rules
 from mailbasic.rules import sieve
 from mailbasic.rules import vacation as vacation_rules
-from mailbasic.rules.decide import RecipientRules, VacationRule, decide
-from mailbasic.rules.evaluate import MessageFacts
+from mailbasic.rules.decide import RecipientRules, decide
+from mailbasic.rules.evaluate import Envelope, MessageFacts
 from mailbasic.rules.folders import check_folder_name
-from mailbasic.rules.model import FileInto, If, Redirect, Script
+from mailbasic.rules.model import FileInto, If, Notify, Redirect, Script
 from mailbasic.schema import (DeliveryFolder, Forward, Mailbox, MailboxRules, SenderList,
                               SenderListEntry, SpamAction, Vacation)
 from mailbasic.schema.rules import ADDRESS_PATTERN, MAX_FILTER_SCRIPT, SENDER_PATTERN
@@ -119,6 +120,12 @@ def set_filters(session: Session, mailbox_name: str, text: str) -> Script:
                  if isinstance(action, Redirect)}
     if len(redirects) > MAX_FILTER_REDIRECTS:
         raise NotAllowed(f"the filters redirect to {len(redirects)} addresses; "
+                         f"at most {MAX_FILTER_REDIRECTS}")
+    # Each notification is a mail to an address of the customer's choosing, as a redirect.
+    notified = {action.address.lower() for action in _actions(script.commands)
+                if isinstance(action, Notify)}
+    if len(notified) > MAX_FILTER_REDIRECTS:
+        raise NotAllowed(f"the filters notify {len(notified)} addresses; "
                          f"at most {MAX_FILTER_REDIRECTS}")
     rules_of(session, mailbox).filters = canonical
     _record_folders(session, mailbox, folders)
@@ -256,26 +263,33 @@ def describe_text(view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def explain(rules: RecipientRules, facts: MessageFacts, raw: bytes, sender: str | None,
+def default_sender(raw: bytes) -> str:
+    """The envelope sender `rules test` assumes: the message's first From: address ("",
+    the null sender, when it has none)."""
+    return next(iter(vacation_rules.Incoming.parse("", raw).from_addresses()), "")
+
+
+def explain(rules: RecipientRules, facts: MessageFacts, raw: bytes, envelope: Envelope,
             today: date) -> dict[str, Any]:
     """What `decide` makes of a message for this mailbox, without delivering anything."""
-    incoming = vacation_rules.Incoming.parse(sender or "", raw)
+    incoming = vacation_rules.Incoming.parse(envelope.sender, raw)
     senders = [address.lower() for address in
-               ([sender] if sender else []) + incoming.from_addresses() if address]
+               [envelope.sender] + incoming.from_addresses() if address]
     score = _spam_score(facts)
-    plan = decide(rules, facts, senders, score, forwarding_looped=False)
+    plan = decide(rules, facts, senders, score, forwarding_looped=False, envelope=envelope)
     reply = None
-    if rules.vacation and not plan.spam and plan.delivery.folders:
-        vacation = _vacation_of(rules.vacation)
-        reply = vacation_rules.reason_not_to_reply(vacation, incoming, rules.addresses,
-                                                   today) or "yes (once per "
-        if reply.startswith("yes"):
-            reply += f"{vacation.interval_days} days per sender)"
+    if plan.reply:
+        reply = vacation_rules.reason_not_to_reply(plan.reply, incoming, rules.addresses,
+                                                   today) \
+            or f"yes (once per {plan.reply.interval_days} days per sender)"
+    why_not = notify_rules.reason_not_to_notify(incoming)
     return {"mailbox": rules.login, "spam_score": score, "spam": plan.spam,
             "folders": list(plan.delivery.folders),
             "redirects": list(plan.delivery.redirects),
             "discarded": plan.delivery.discarded, "reasons": list(plan.reasons),
-            "vacation_reply": reply}
+            "vacation_reply": reply,
+            "notifications": {notification.address: why_not or "yes"
+                              for notification in plan.notifications}}
 
 
 def explain_text(result: dict[str, Any]) -> str:
@@ -286,6 +300,8 @@ def explain_text(result: dict[str, Any]) -> str:
     lines += [f"  because {reason}" for reason in result["reasons"]]
     if result["vacation_reply"]:
         lines.append(f"  vacation reply: {result['vacation_reply']}")
+    lines += [f"  notification to {address}: {verdict}"
+              for address, verdict in result["notifications"].items()]
     return "\n".join(lines)
 
 
@@ -297,8 +313,3 @@ def _spam_score(facts: MessageFacts) -> float | None:
             except ValueError:
                 return None
     return None
-
-
-def _vacation_of(rule: VacationRule) -> vacation_rules.Vacation:
-    return vacation_rules.Vacation(rule.first_day, rule.last_day, rule.subject, rule.body,
-                                   rule.interval_days)

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 import regex
 
 from mailbasic.errors import InvalidInput
 from mailbasic.rules import model
 
-CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox"}
+CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox", "envelope", "vacation",
+                "enotify"}
 ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from",
                    "resent-sender", "resent-to", "resent-cc", "resent-bcc", "return-path",
                    "delivered-to", "errors-to", "envelope-to", "disposition-notification-to"}
+ENVELOPE_PARTS = ("from", "to")
+VACATION_DAYS = range(1, 366)  # as the mailbox's own vacation reply interval
 _QUANTIFIERS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _ADDRESS = re.compile(r"^[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without the colon
@@ -258,6 +262,10 @@ class _Reader:
             return self.fileinto(node)
         if node.name == "redirect":
             return self.redirect(node)
+        if node.name == "vacation":
+            return self.vacation(node)
+        if node.name == "notify":
+            return self.notify(node)
         raise SieveError(node.line, f"unsupported command {node.name!r}")
 
     def conditional(self, node: Node) -> tuple[model.Test, model.Block]:
@@ -287,6 +295,63 @@ class _Reader:
         if len(address) != 1 or not _ADDRESS.match(address[0].strip()):
             raise SieveError(node.line, f"redirect needs one address, got {address!r}")
         return model.Redirect(address[0].strip(), ":copy" in arguments.tags)
+
+    def vacation(self, node: Node) -> model.Vacation:
+        self.need("vacation", node, "vacation")
+        arguments = self.sort(node, {":days": "number", ":subject": "string",
+                                     ":addresses": "strings", ":from": "string",
+                                     ":handle": "string", ":mime": None})
+        for refused, why in ((":from", "the reply comes from the mailbox's own address"),
+                             (":handle", "one reply per sender and interval, whatever the "
+                                         "text"),
+                             (":mime", "the reason is plain text")):
+            if refused in arguments.tags:
+                raise SieveError(node.line, f"vacation {refused} is not supported ({why}): "
+                                 "remove it")
+        days = arguments.tags.get(":days", 7)
+        if days not in VACATION_DAYS:
+            raise SieveError(node.line, f"vacation :days {days}: give 1 to 365 days")
+        addresses = tuple(arguments.tags.get(":addresses", ()))
+        for address in addresses:
+            if not _ADDRESS.match(address):
+                raise SieveError(node.line, f"vacation :addresses: {address!r} is not an "
+                                 "address (name@domain)")
+        reason = self.strings(node, arguments, 1)[0]
+        if len(reason) != 1:
+            raise SieveError(node.line, "vacation takes one reason string, the reply's text")
+        return model.Vacation(reason[0], days, arguments.tags.get(":subject", ""), addresses)
+
+    def notify(self, node: Node) -> model.Notify:
+        self.need("enotify", node, "notify")
+        arguments = self.sort(node, {":message": "string", ":importance": "string",
+                                     ":from": "string", ":options": "strings"})
+        for refused, why in ((":from", "the notification comes from the mailbox's own "
+                                       "address"),
+                             (":options", "mailto: takes no options")):
+            if refused in arguments.tags:
+                raise SieveError(node.line, f"notify {refused} is not supported ({why}): "
+                                 "remove it")
+        importance = arguments.tags.get(":importance", "")
+        if importance not in ("", "1", "2", "3"):
+            raise SieveError(node.line, f"notify :importance {importance!r}: give \"1\" "
+                             "(high), \"2\" (normal) or \"3\" (low)")
+        method = self.strings(node, arguments, 1)[0]
+        if len(method) != 1:
+            raise SieveError(node.line, "notify takes one method, \"mailto:ADDRESS\"")
+        return model.Notify(self.mailto(node, method[0]),
+                            arguments.tags.get(":message", ""), importance)
+
+    def mailto(self, node: Node, method: str) -> str:
+        """The address of a mailto: URI (RFC 6068) with one address and no ?headers: the
+        notification is mailbasic's short message, not one the script composes."""
+        scheme, colon, target = method.partition(":")
+        if not colon or scheme.lower() != "mailto":
+            raise SieveError(node.line, f"notify method {method!r} is not supported: use "
+                             "\"mailto:ADDRESS\"")
+        if "?" in target or "," in target or not _ADDRESS.match(unquote(target)):
+            raise SieveError(node.line, f"notify {method!r}: mailto: takes one address "
+                             "(name@domain) and no ?headers")
+        return unquote(target)
 
     # -- tests --
 
@@ -355,6 +420,22 @@ class _Reader:
         return model.AddressTest(tuple(names), tuple(keys), match,
                                  (parts[0] if parts else ":all")[1:], comparator)
 
+    def test_envelope(self, node: Node) -> model.Test:
+        self.need("envelope", node, "envelope")
+        arguments = self.sort(node, {**_MATCHING, ":all": None, ":localpart": None,
+                                     ":domain": None})
+        match, comparator = self.matching(node, arguments)
+        parts = [tag for tag in (":all", ":localpart", ":domain") if tag in arguments.tags]
+        if len(parts) > 1:
+            raise SieveError(node.line, "envelope takes one address part")
+        names, keys = self.strings(node, arguments, 2)
+        for name in names:
+            if name.lower() not in ENVELOPE_PARTS:
+                raise SieveError(node.line, f"envelope part {name!r} is not supported "
+                                 "(use \"from\" or \"to\")")
+        return model.EnvelopeTest(tuple(name.lower() for name in names), tuple(keys), match,
+                                  (parts[0] if parts else ":all")[1:], comparator)
+
     def test_body(self, node: Node) -> model.Test:
         self.need("body", node, "body")
         arguments = self.sort(node, {**_MATCHING, ":text": None, ":raw": None,
@@ -382,7 +463,8 @@ class _Reader:
         return match, comparator
 
     def sort(self, node: Node, allowed: dict[str, str | None]) -> _Arguments:
-        """allowed: tag -> None (a flag) or "string" (a tag with a string value)."""
+        """allowed: tag -> None (a flag), or the kind of the tag's value: "string",
+        "strings" (a string list, or one string) or "number"."""
         arguments, items = _Arguments(node), iter(node.arguments)
         for item in items:
             if isinstance(item, Token) and item.kind == "tag":
@@ -401,12 +483,20 @@ class _Reader:
         return arguments
 
     def tag_value(self, node: Node, tag: Token, allowed, items) -> object:
-        if allowed[tag.value] is None:
+        kind = allowed[tag.value]
+        if kind is None:
             return True
         value = next(items, None)
-        if not isinstance(value, Token) or value.kind != "string":
-            raise SieveError(tag.line, f"{tag.value} needs a string")
-        return value.value
+        if kind == "strings" and isinstance(value, list):
+            return value
+        if kind == "strings" and isinstance(value, Token) and value.kind == "string":
+            return [value.value]
+        if kind == "number" and isinstance(value, Token) and value.kind == "number":
+            return value.value
+        if kind == "string" and isinstance(value, Token) and value.kind == "string":
+            return value.value
+        wanted = {"strings": "a string list", "number": "a number"}.get(kind, "a string")
+        raise SieveError(tag.line, f"{tag.value} needs {wanted}")
 
     def strings(self, node: Node, arguments: _Arguments, count: int) -> list[list[str]]:
         values = arguments.positional
@@ -418,7 +508,8 @@ class _Reader:
             if isinstance(value, int):
                 raise SieveError(node.line, f"{node.name}: a number where a string belongs")
             result.append(value if isinstance(value, list) else [value])
-        for key in (result[-1] if node.name in ("header", "address", "body") else []):
+        for key in (result[-1] if node.name in ("header", "address", "envelope", "body")
+                    else []):
             if arguments.tags.get(":regex"):
                 self.check_regex(node, key)
         return result
@@ -487,6 +578,10 @@ def _capabilities(commands: model.Block) -> set[str]:
             found |= {"fileinto"} | ({"copy"} if command.copy else set())
         elif isinstance(command, model.Redirect) and command.copy:
             found.add("copy")
+        elif isinstance(command, model.Vacation):
+            found.add("vacation")
+        elif isinstance(command, model.Notify):
+            found.add("enotify")
     return found
 
 
@@ -496,6 +591,8 @@ def _test_capabilities(test: model.Test) -> set[str]:
     if isinstance(test, model.Not):
         return _test_capabilities(test.test)
     found = {"body"} if isinstance(test, model.BodyTest) else set()
+    if isinstance(test, model.EnvelopeTest):
+        found.add("envelope")
     if getattr(test, "match", None) == "regex":
         found.add("regex")
     return found
@@ -513,9 +610,31 @@ def _render_block(commands: model.Block, depth: int) -> list[str]:
         elif isinstance(command, model.Redirect):
             lines.append(f"{indent}redirect {':copy ' if command.copy else ''}"
                          f"{_quote(command.address)};")
+        elif isinstance(command, model.Vacation):
+            lines.append(f"{indent}{_render_vacation(command)};")
+        elif isinstance(command, model.Notify):
+            lines.append(f"{indent}{_render_notify(command)};")
         else:
             lines.append(f"{indent}{type(command).__name__.lower()};")
     return lines
+
+
+def _render_vacation(command: model.Vacation) -> str:
+    words = ["vacation", f":days {command.days}"]
+    if command.subject:
+        words.append(f":subject {_quote(command.subject)}")
+    if command.addresses:
+        words.append(f":addresses {_list(command.addresses)}")
+    return " ".join(words + [_quote(command.reason)])
+
+
+def _render_notify(command: model.Notify) -> str:
+    words = ["notify"]
+    if command.importance:
+        words.append(f":importance {_quote(command.importance)}")
+    if command.message:
+        words.append(f":message {_quote(command.message)}")
+    return " ".join(words + [_quote("mailto:" + quote(command.address, safe="@+!$'*;="))])
 
 
 def _render_if(command: model.If, depth: int) -> list[str]:
@@ -547,15 +666,18 @@ def _render_test(test: model.Test) -> str:
     return _render_comparison(test)
 
 
-def _render_comparison(test: model.HeaderTest | model.AddressTest | model.BodyTest) -> str:
+def _render_comparison(test: model.HeaderTest | model.AddressTest | model.EnvelopeTest
+                       | model.BodyTest) -> str:
     words = [type(test).__name__[:-4].lower()]
-    if isinstance(test, model.AddressTest) and test.part != "all":
+    if isinstance(test, (model.AddressTest, model.EnvelopeTest)) and test.part != "all":
         words.append(f":{test.part}")
     if test.comparator != "i;ascii-casemap":
         words.append(f":comparator {_quote(test.comparator)}")
     words.append(f":{test.match}")
     if isinstance(test, model.BodyTest):
         words.append(":text")
+    elif isinstance(test, model.EnvelopeTest):
+        words.append(_list(test.envelope_parts))
     else:
         words.append(_list(test.headers))
     words.append(_list(test.keys))

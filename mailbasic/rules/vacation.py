@@ -17,6 +17,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import Collection, Iterable
 
+from mailbasic.rules import model
 from mailbasic.rules.evaluate import decode_value, header_fields
 
 # Local parts of senders that are programs, not people (Pigeonhole's list, and common
@@ -35,6 +36,13 @@ class Vacation:
     subject: str
     text: str
     interval_days: int = 7
+    addresses: tuple[str, ...] = ()  # the owner's, besides the mailbox's (:addresses)
+
+    @classmethod
+    def of_filter(cls, action: model.Vacation) -> Vacation:
+        """A filter's vacation action: no dates, its script decides when it applies."""
+        return cls(date.min, date.max, action.subject, action.reason, action.days,
+                   tuple(address.lower() for address in action.addresses))
 
 
 @dataclass(frozen=True)
@@ -88,12 +96,23 @@ def reason_not_to_reply(vacation: Vacation, incoming: Incoming,
         return "mailing list"
     if incoming.first("x-spam-flag").strip().upper() == "YES":
         return "spam"
+    if suppressed(incoming):
+        return "auto-response suppressed"
     if SYSTEM_SENDERS.match(sender.rpartition("@")[0]):
         return "automated sender"
-    own = {address.lower() for address in mailbox_addresses}
+    own = {address.lower() for address in mailbox_addresses} | set(vacation.addresses)
     if not own.intersection(incoming.addresses("to", "cc")):
         return "not addressed directly"
     return None
+
+
+def suppressed(incoming: Incoming) -> bool:
+    """Exchange's X-Auto-Response-Suppress: a comma-separated list of kinds of automatic
+    replies the sender does not want; OOF (out of office) and All name ours. Pigeonhole
+    honours it too."""
+    flags = {flag.strip().lower() for value in incoming.values("x-auto-response-suppress")
+             for flag in value.split(",")}
+    return bool(flags & {"oof", "all"})
 
 
 def one_line(text: str, limit: int = 998) -> str:

@@ -23,7 +23,7 @@ HOST = "127.0.0.1"
 DOMAIN = "rules.example"
 PASSWORD = "a long rules secret"
 PEOPLE = ("dora.rules", "emil.rules", "fritz.rules", "greta.rules", "hanna.rules",
-          "ida.rules", "jonas.rules", "karl.rules")
+          "ida.rules", "jonas.rules", "karl.rules", "lena.rules")
 DELIVERY_TIMEOUT = 30
 
 
@@ -209,6 +209,33 @@ def test_vacation_replies_once_per_sender(rules_cli, postfix, tls_context):
     assert reply["Return-Path"] == "<>"
     assert reply["In-Reply-To"]
     assert "Ab Montag wieder da." in reply.get_content()
+
+
+def test_a_filters_vacation_answers_the_chosen_sender_only_and_notify_sends_a_note(
+        rules_cli, postfix, tls_context, tmp_path):
+    away, boss, other = address("lena.rules"), address("emil.rules"), address("hanna.rules")
+    script = tmp_path / "lena.sieve"
+    script.write_text('require ["vacation", "enotify", "envelope"];\n'
+                      f'if envelope :is "from" "{boss}" {{\n'
+                      '    vacation :days 3 :subject "Lena ist weg" "Bis Montag.";\n'
+                      '    notify :message "Post vom Chef" "mailto:ida.rules@rules.example";\n'
+                      '}\n', encoding="utf-8")
+    rules_cli.ok("rules", "filter", "import", away, str(script))
+    subjects = {sender: unique("Anfrage") for sender in (boss, other)}
+    for sender, subject in subjects.items():
+        send(postfix, mail(subject, "Hallo?\n", sender=sender, recipient=away).as_bytes(),
+             [away], sender=sender)
+    for subject in subjects.values():
+        arrives(postfix, tls_context, away, "INBOX", subject)
+    [reply] = arrives(postfix, tls_context, boss, "INBOX", "Lena ist weg")
+    assert reply["Return-Path"] == "<>" and reply["Auto-Submitted"] == "auto-replied"
+    assert reply["In-Reply-To"] and "Bis Montag." in reply.get_content()
+    [note] = arrives(postfix, tls_context, address("ida.rules"), "INBOX", "Post vom Chef")
+    assert note["Auto-Submitted"].startswith("auto-notified")
+    settle(postfix)
+    assert not messages(postfix, tls_context, other, "INBOX", "Lena ist weg")
+    assert len(messages(postfix, tls_context, address("ida.rules"), "INBOX",
+                        "Post vom Chef")) == 1
 
 
 def test_a_bounce_to_an_srs_address_reaches_the_original_sender(rules_cli, postfix,

@@ -2,6 +2,7 @@
 reads folder tokens from, and `rules test`."""
 
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import text
@@ -106,3 +107,25 @@ def test_rules_test_explains_without_delivering(hosted, tmp_path):
     hosted.ok("rules", "spam", BOB, "--action", "delete")
     text_output = hosted.ok("rules", "test", "--mailbox", BOB, str(message)).output
     assert "discarded" in text_output and "blacklisted" in text_output
+
+
+def test_rules_test_takes_the_from_address_as_envelope_sender_unless_told(hosted, tmp_path):
+    today = date.today().isoformat()
+    hosted.ok("rules", "vacation", BOB, "--from", today, "--until", today, "--text", "Weg.")
+    script = tmp_path / "bob.sieve"
+    script.write_text('require ["envelope", "fileinto", "enotify"];\n'
+                      'if envelope :is "from" "chef@remote.example" { fileinto "Chef"; }\n'
+                      'notify "mailto:bob@mobile.example";\n', encoding="utf-8")
+    hosted.ok("rules", "filter", "import", BOB, str(script))
+    message = tmp_path / "message.eml"
+    message.write_bytes(MESSAGE)
+    result = json.loads(hosted.ok("rules", "test", "--mailbox", BOB, str(message),
+                                  "--json").output)
+    assert result["folders"] == ["Chef"]
+    assert result["vacation_reply"] == "yes (once per 7 days per sender)"
+    assert result["notifications"] == {"bob@mobile.example": "yes"}
+    bounce = json.loads(hosted.ok("rules", "test", "--mailbox", BOB, str(message),
+                                  "--sender", "", "--json").output)
+    assert bounce["folders"] == ["INBOX"] and bounce["vacation_reply"] == "null sender"
+    text_output = hosted.ok("rules", "test", "--mailbox", BOB, str(message)).output
+    assert "notification to bob@mobile.example: yes" in text_output

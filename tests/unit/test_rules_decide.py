@@ -1,12 +1,13 @@
 """The order of a mailbox's rules: forwarding, sender lists, spam action, filters."""
 
 from dataclasses import replace
+from datetime import date
 
 from mailbasic.rules import sieve
-from mailbasic.rules.decide import ForwardRule, RecipientRules, decide, listed
-from mailbasic.rules.evaluate import MessageFacts, compile_script
+from mailbasic.rules.decide import ForwardRule, RecipientRules, VacationRule, decide, listed
+from mailbasic.rules.evaluate import Envelope, MessageFacts, compile_script
 from mailbasic.rules.folders import folder_address, folder_token
-from mailbasic.rules.model import Delivery
+from mailbasic.rules.model import Delivery, Notify
 
 MESSAGE = (b"From: Boss <boss@remote.example>\r\nTo: dora.rules@rules.example\r\n"
            b"Subject: Rechnung 42\r\n\r\nPlease pay.\r\n")
@@ -22,8 +23,10 @@ FILTERS = compile_script(sieve.parse(
     '{ fileinto "Rechnungen 2026"; }\n'))
 
 
-def run(rules=RULES, score=None, senders=("boss@remote.example",), looped=False):
-    return decide(rules, MessageFacts.parse(MESSAGE), list(senders), score, looped)
+def run(rules=RULES, score=None, senders=("boss@remote.example",), looped=False,
+        envelope=Envelope("boss@remote.example", "dora.rules@rules.example")):
+    return decide(rules, MessageFacts.parse(MESSAGE), list(senders), score, looped,
+                  envelope=envelope)
 
 
 def test_without_rules_the_message_goes_to_inbox():
@@ -88,3 +91,43 @@ def test_folder_tokens_are_ascii_details_of_the_login():
         f"dora.rules+{folder_token('Rechnungen 2026')}@rules.example"
     assert folder_token("Rechnungen 2026").isascii()
 
+
+AWAY_FOR_THE_BOSS = compile_script(sieve.parse(
+    'require ["envelope", "vacation", "enotify", "fileinto"];\n'
+    'if envelope :is "from" "boss@remote.example" {\n'
+    '    vacation :days 3 :subject "Away" "I am away";\n'
+    '    notify "mailto:dora@mobile.example";\n}\n'
+    'if header :contains "subject" "newsletter" { discard; }\n'))
+MAILBOX_VACATION = VacationRule(date(2026, 12, 20), date(2027, 1, 6), "Urlaub", "Bis bald.", 7)
+
+
+def test_a_filters_vacation_and_notify_become_the_plans_reply_and_notifications():
+    plan = run(replace(RULES, filters=AWAY_FOR_THE_BOSS))
+    assert plan.delivery == Delivery(("INBOX",))
+    assert (plan.reply.subject, plan.reply.text, plan.reply.interval_days) == \
+        ("Away", "I am away", 3)
+    assert plan.reply.first_day == date.min and plan.reply.last_day == date.max
+    assert plan.notifications == (Notify("dora@mobile.example"),)
+    other = run(replace(RULES, filters=AWAY_FOR_THE_BOSS),
+                envelope=Envelope("someone@remote.example", "dora.rules@rules.example"))
+    assert other.reply is None and other.notifications == ()
+
+
+def test_the_filters_vacation_speaks_before_the_mailboxs_which_applies_otherwise():
+    both = replace(RULES, filters=AWAY_FOR_THE_BOSS, vacation=MAILBOX_VACATION)
+    assert run(both).reply.subject == "Away"
+    plan = run(both, envelope=Envelope("someone@remote.example", "dora.rules@rules.example"))
+    assert (plan.reply.subject, plan.reply.first_day) == ("Urlaub", date(2026, 12, 20))
+
+
+def test_no_reply_or_notification_for_spam_or_mail_the_mailbox_does_not_keep():
+    rules = replace(RULES, filters=AWAY_FOR_THE_BOSS, vacation=MAILBOX_VACATION,
+                    spam_action="tag")
+    spam = run(rules, score=9)
+    assert spam.spam and spam.reply is None and spam.notifications == ()
+    away = run(replace(rules, forward=ForwardRule("x@other.example", False)))
+    assert away.reply is None and away.notifications == ()
+    newsletter = decide(rules, MessageFacts.parse(MESSAGE.replace(b"Rechnung", b"newsletter")),
+                        ["boss@remote.example"], None, False,
+                        envelope=Envelope("boss@remote.example", "dora.rules@rules.example"))
+    assert newsletter.delivery.discarded and newsletter.reply is None

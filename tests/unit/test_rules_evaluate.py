@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from mailbasic.rules import model
-from mailbasic.rules.evaluate import MessageFacts, evaluate, matches
+from mailbasic.rules.evaluate import Envelope, MessageFacts, evaluate, matches
 from mailbasic.rules.sieve import parse
 
 MESSAGE = (b"From: =?utf-8?q?J=C3=BCrgen?= <Juergen@Bank.Example>\r\n"
@@ -15,8 +15,8 @@ MESSAGE = (b"From: =?utf-8?q?J=C3=BCrgen?= <Juergen@Bank.Example>\r\n"
            b"X-Long: first\r\n second\r\n\r\nHallo.\r\n")
 
 
-def run(script: str, message: bytes = MESSAGE) -> model.Delivery:
-    return evaluate(parse(script), MessageFacts.parse(message))
+def run(script: str, message: bytes = MESSAGE, envelope: Envelope = Envelope()) -> model.Delivery:
+    return evaluate(parse(script), MessageFacts.parse(message), envelope)
 
 
 @pytest.mark.parametrize("value, key, match, comparator, expected", [
@@ -60,6 +60,57 @@ def test_address_parts_of_every_address_in_the_header():
                ' { fileinto "T"; }').folders == ("T",)
     assert run('require "fileinto";\nif address :domain :is "from" "bank.example"'
                ' { fileinto "B"; }').folders == ("B",)
+
+
+BOUNCE = Envelope("", "Dora+Akten@Rules.Example")
+PERSON = Envelope("Juergen@Bank.Example", "dora@rules.example")
+
+
+@pytest.mark.parametrize("test, envelope, expected", [
+    ('envelope :is "from" "juergen@bank.example"', PERSON, True),
+    ('envelope :domain :is "from" "bank.example"', PERSON, True),
+    ('envelope :localpart :contains "from" "uerg"', PERSON, True),
+    ('envelope :all :matches "from" "*@bank.*"', PERSON, True),
+    ('envelope :comparator "i;octet" :is "from" "juergen@bank.example"', PERSON, False),
+    ('envelope :is "from" "Juergen@Bank.Example"', BOUNCE, False),
+    # RFC 5228 5.4: the null sender is "" whatever the address part.
+    ('envelope :all :is "from" ""', BOUNCE, True),
+    ('envelope :localpart :is "from" ""', BOUNCE, True),
+    ('envelope :domain :is "from" ""', BOUNCE, True),
+    ('envelope :matches "from" "?*"', BOUNCE, False),
+    ('envelope :is "from" ""', PERSON, False),
+    # "to" is this recipient's RCPT TO, detail and all; not the To: header.
+    ('envelope :is "to" "dora+akten@rules.example"', BOUNCE, True),
+    ('envelope :localpart :is "to" "dora+akten"', BOUNCE, True),
+    ('envelope :domain :is "to" "rules.example"', PERSON, True),
+    ('envelope :is "to" "team@rules.example"', PERSON, False),
+    ('envelope :is "to" ""', Envelope("a@b.example", ""), False),
+    ('envelope :contains ["to", "from"] "bank"', PERSON, True),
+])
+def test_envelope_reads_the_smtp_envelope_of_this_recipient(test, envelope, expected):
+    delivery = run(f'require ["envelope", "fileinto"];\nif {test} {{ fileinto "E"; }}',
+                   envelope=envelope)
+    assert (delivery.folders == ("E",)) is expected
+
+
+def test_vacation_and_notify_are_asked_for_and_leave_the_keep_alone():
+    delivery = run('require ["vacation", "enotify"];\n'
+                   'if address :is "from" "juergen@bank.example" {\n'
+                   '    vacation :days 3 :subject "Away" "I am away";\n'
+                   '    notify "mailto:dora@mobile.example";\n'
+                   '    notify :message "again" "mailto:dora@mobile.example";\n}\n')
+    assert delivery.folders == ("INBOX",)
+    assert delivery.vacation == model.Vacation("I am away", 3, "Away")
+    assert delivery.notifications == (model.Notify("dora@mobile.example"),)
+    other = run('require "vacation";\nif address :is "from" "boss@example.com" '
+                '{ vacation "I am away"; }')
+    assert other.vacation is None and other.folders == ("INBOX",)
+
+
+def test_a_second_vacation_fails_the_script_as_in_pigeonhole():
+    delivery = run('require ["vacation", "fileinto"];\nfileinto "A";\nvacation "one";\n'
+                   'vacation :subject "2" "two";\n')
+    assert delivery == model.Delivery(("INBOX",))
 
 
 def test_implicit_keep_is_cancelled_by_fileinto_redirect_and_discard_only():

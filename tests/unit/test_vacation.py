@@ -5,6 +5,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from mailbasic.rules import model
 from mailbasic.rules.vacation import Incoming, Vacation, compose_reply, reason_not_to_reply
 
 AWAY = Vacation(date(2026, 12, 20), date(2027, 1, 6), "Im Urlaub", "Ab dem 7. wieder da.")
@@ -45,6 +46,32 @@ def test_the_dates_are_inclusive_and_the_reply_stops_by_itself(day, reason):
 ])
 def test_no_reply_to_machines_lists_and_spam(extra, sender, reason):
     assert reason_not_to_reply(AWAY, incoming(extra, sender), MINE, TODAY) == reason
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (b"X-Auto-Response-Suppress: OOF\r\n", "auto-response suppressed"),
+    (b"X-Auto-Response-Suppress: all\r\n", "auto-response suppressed"),
+    (b"X-Auto-Response-Suppress: DR, RN,NRN, oof\r\n", "auto-response suppressed"),
+    (b"X-Auto-Response-Suppress: DR\r\nX-Auto-Response-Suppress: AutoReply, All\r\n",
+     "auto-response suppressed"),
+    (b"X-Auto-Response-Suppress: DR, RN, NRN, AutoReply\r\n", None),
+    (b"X-Auto-Response-Suppress: \r\n", None),
+    (b"X-Auto-Response-Suppress: Alloof\r\n", None),
+])
+def test_exchanges_auto_response_suppress_is_honoured_for_oof_and_all(extra, reason):
+    assert reason_not_to_reply(AWAY, incoming(extra), MINE, TODAY) == reason
+
+
+def test_a_filters_vacation_has_no_dates_and_counts_its_addresses_as_the_owners():
+    action = model.Vacation("I am away", 3, "Away", ("Dora.Private@Home.Example",))
+    vacation = Vacation.of_filter(action)
+    assert reason_not_to_reply(vacation, incoming(), MINE, date(1999, 1, 1)) is None
+    private = ORIGINAL.replace(b"To: Dora@Rules.Example", b"To: dora.private@home.example")
+    assert reason_not_to_reply(vacation, incoming(original=private), MINE, TODAY) is None
+    assert reason_not_to_reply(Vacation.of_filter(model.Vacation("x")),
+                               incoming(original=private), MINE, TODAY) == \
+        "not addressed directly"
+    assert reason_not_to_reply(vacation, incoming(sender=""), MINE, TODAY) == "null sender"
 
 
 def test_auto_submitted_no_is_a_person():

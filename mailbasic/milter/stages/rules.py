@@ -5,6 +5,7 @@ them by rewriting the envelope (a folder is login+TOKEN, see rules/folders.py)."
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 from datetime import datetime, timezone
@@ -15,9 +16,9 @@ from mailbasic.directory import directory_engine
 from mailbasic.milter.decisions import (Action, AddHeader, AddRecipient, ChangeSender,
                                         DeleteRecipient, Outcome, SendMessage)
 from mailbasic.milter.message import Message
-from mailbasic.rules import vacation
+from mailbasic.rules import notify, vacation
 from mailbasic.rules.decide import Plan, RecipientRules, decide
-from mailbasic.rules.evaluate import MessageFacts, text_of
+from mailbasic.rules.evaluate import Envelope, MessageFacts, text_of
 from mailbasic.rules.folders import folder_address
 from mailbasic.rules.model import INBOX
 from mailbasic.rules.store import RulesStore
@@ -36,9 +37,23 @@ def quiet_note(recipient: str) -> str:
     return "quiet:" + recipient.strip("<>").lower()
 
 
-def loop_token(address: str) -> str:
-    """Names a forwarding address in the loop header without disclosing it."""
-    return hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+class LoopTokens:
+    """Name a forwarding address in the loop header without disclosing it: an HMAC under
+    the service's secret (the SRS secrets), so that an outsider can neither forge a token
+    to switch a forward off nor confirm a guessed forwarding address. Tokens under every
+    secret are recognised, the first one's are written (rotation, as for SRS)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        # Without SRS secrets there is no forwarding to outside worth protecting: a fixed
+        # key still keeps the token from being the plain hash of the address.
+        self.keys = [secret.encode() for secret in secrets] or [b"mailbasic loop token"]
+
+    def token(self, address: str, key: bytes | None = None) -> str:
+        message = b"loop:" + address.lower().encode()
+        return hmac.new(key or self.keys[0], message, hashlib.sha256).hexdigest()[:16]
+
+    def seen(self, address: str, tokens: set[str]) -> bool:
+        return any(self.token(address, key) in tokens for key in self.keys)
 
 
 class RulesStage:
@@ -52,6 +67,7 @@ class RulesStage:
         self.srs_domain = srs_domain(settings)
         self.max_redirects = settings.rules_max_redirects
         self.service_domain = settings.service_domain
+        self.loop_tokens = LoopTokens(settings.srs_secrets)
 
     def run(self, message: Message) -> Outcome:
         targets = [(recipient, self.store.rules_for(recipient.strip("<>")))
@@ -59,9 +75,11 @@ class RulesStage:
         if all(rules is None for _, rules in targets):
             return Outcome(self.name, "none", "no recipient with rules here")
         facts = message_facts(message)
-        context = _Context(message, facts)
+        context = _Context(message, facts, self.loop_tokens)
         plans = [(recipient, rules, decide(rules, facts, context.senders, context.spam_score,
-                                           context.looped(recipient)))
+                                           context.looped(recipient),
+                                           envelope=Envelope(message.sender.strip("<>"),
+                                                             recipient.strip("<>"))))
                  for recipient, rules in targets if rules is not None]
         return self._outcome(message, context, plans)
 
@@ -85,6 +103,7 @@ class RulesStage:
             if plan.spam or not plan.delivery.folders:
                 message.notes[quiet_note(recipient)] = plan.describe()
             actions.extend(self._vacation_reply(message, context, rules, plan))
+            actions.extend(self._notifications(context, rules, plan))
         actions.extend(self._forwarding_marks(message, plans, redirected))
         summary = "; ".join(f"{address}: {what}" for address, what in notes)
         if not remaining:
@@ -95,7 +114,8 @@ class RulesStage:
     def _forwarding_marks(self, message: Message, plans, redirected: list[str]) -> list[Action]:
         if not redirected:
             return []
-        marks: list[Action] = [AddHeader(LOOP_HEADER, loop_token(recipient.strip("<>")))
+        marks: list[Action] = [AddHeader(LOOP_HEADER,
+                                         self.loop_tokens.token(recipient.strip("<>")))
                                for recipient, _, plan in plans if plan.delivery.redirects]
         sender = message.sender.strip("<>")
         leaves = any(self.store.rules_for(target) is None for target in redirected)
@@ -108,21 +128,28 @@ class RulesStage:
 
     def _vacation_reply(self, message: Message, context: "_Context", rules: RecipientRules,
                         plan: Plan) -> list[Action]:
-        rule = rules.vacation
-        if rule is None or plan.spam or not plan.delivery.folders:
+        settings = plan.reply
+        if settings is None:
             return []
-        settings = vacation.Vacation(rule.first_day, rule.last_day, rule.subject, rule.body,
-                                     rule.interval_days)
         now = datetime.now(timezone.utc)
         why_not = vacation.reason_not_to_reply(settings, context.incoming, rules.addresses,
                                                now.astimezone().date())
         sender = message.sender.strip("<>")
         if why_not or not self.store.claim_vacation_reply(rules.mailbox_id, sender,
-                                                          rule.interval_days):
+                                                          settings.interval_days):
             return []
         data = vacation.compose_reply(settings, context.incoming, rules.login, sender, now,
                                       self.service_domain)
         return [SendMessage(sender, data)]
+
+    def _notifications(self, context: "_Context", rules: RecipientRules,
+                       plan: Plan) -> list[Action]:
+        if not plan.notifications or notify.reason_not_to_notify(context.incoming):
+            return []
+        now = datetime.now(timezone.utc)
+        return [SendMessage(each.address, notify.compose_notification(
+            each, context.incoming, rules.login, now, self.service_domain))
+            for each in plan.notifications]
 
 
 def message_facts(message: Message) -> MessageFacts:
@@ -148,8 +175,9 @@ def _envelope_changes(recipient: str, rules: RecipientRules, plan: Plan) -> list
 class _Context:
     """What every recipient's decision reads about the message, worked out once."""
 
-    def __init__(self, message: Message, facts: MessageFacts) -> None:
+    def __init__(self, message: Message, facts: MessageFacts, loop_tokens: LoopTokens) -> None:
         self.message = message
+        self.loop_keys = loop_tokens
         self.facts = facts
         score = message.notes.get("spam_score")
         self.spam_score = float(score) if score is not None else None
@@ -165,7 +193,8 @@ class _Context:
         self._incoming: vacation.Incoming | None = None
 
     def looped(self, recipient: str) -> bool:
-        return self.hops > MAX_HOPS or loop_token(recipient.strip("<>")) in self.loop_tokens
+        return self.hops > MAX_HOPS or self.loop_keys.seen(recipient.strip("<>"),
+                                                            self.loop_tokens)
 
     @property
     def incoming(self) -> vacation.Incoming:

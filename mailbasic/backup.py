@@ -1,6 +1,7 @@
 """Backups: the account database (pg_dump) and every mailbox (doveadm backup, a
 consistent copy), one directory per run, rotated; restored with pg_restore into an empty
-database and with doveadm import, which adds mail and never deletes any.
+database and with doveadm import of the messages a mailbox does not hold: restoring adds
+what is missing and never deletes, and never doubles what is there.
 
 Layout of one backup, BACKUP_DIR/20261125T031500Z/:
   accounts.dump       pg_dump --format=custom of the account database
@@ -11,10 +12,12 @@ A run writes into NAME.partial and renames it when complete: a backup that exist
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,11 +148,64 @@ def restore_database(database: Database, backup: Path) -> None:
                  str(backup / DUMP))
 
 
-def restore_mailbox(doveadm: Doveadm, backup: Path, user: str) -> int:
-    """Adds the backup's messages to the mailbox (folders created as needed); deletes
-    nothing, so mail that arrived since the backup stays. Returns the backup's count."""
-    source = backup / "mail" / user / "Maildir"
-    if not source.is_dir():
+def restore_mailbox(doveadm: Doveadm, backup: Path, user: str) -> tuple[int, int]:
+    """Adds the backup's messages the mailbox does not hold (folders created as needed)
+    and deletes nothing: mail that arrived since the backup stays, and a message still
+    there (in any folder: the customer may have moved it) is not added again, so each
+    is there once however often a backup is restored. Returns (added, already there)."""
+    source = f"maildir:{backup / 'mail' / user / 'Maildir'}"
+    if not (backup / "mail" / user / "Maildir").is_dir():
         raise NotFound(f"backup {backup.name} has no mailbox {user}")
-    doveadm.run("import", "-u", user, "-s", f"maildir:{source}", "", "all")
-    return read_manifest(backup)["mailboxes"].get(user, 0)
+    present = Counter(_fingerprint(message) for message in doveadm.fetch_each(
+        user, "hdr.message-id text", "mailbox", "*", "all"))
+    if not present:  # nothing to compare with: everything, in one import
+        doveadm.run("import", "-u", user, "-s", source, "", "all")
+        return read_manifest(backup)["mailboxes"].get(user, 0), 0
+    missing, already = _missing(doveadm, user, source, present)
+    for folder, uids in missing.items():
+        for uid_set in _uid_sets(uids):
+            doveadm.run("import", "-u", user, "-s", source, "", "mailbox-guid", folder,
+                        "uid", uid_set)
+    return sum(len(uids) for uids in missing.values()), already
+
+
+def _fingerprint(message: dict[str, str]) -> tuple[str, bytes]:
+    """Message-ID and a hash of the whole text: the same message, not one that merely
+    shares a Message-ID (some senders reuse them)."""
+    text = message["text"].encode("utf-8", "surrogatepass")
+    return message["hdr.message-id"], hashlib.sha256(text).digest()
+
+
+def _missing(doveadm: Doveadm, user: str, source: str,
+             present: Counter) -> tuple[dict[str, list[int]], int]:
+    """The backup's messages the mailbox lacks, as UIDs per folder GUID of the backup,
+    and how many it holds already. Counted, so a message the backup holds twice and the
+    mailbox once is added once."""
+    missing: dict[str, list[int]] = defaultdict(list)
+    already = 0
+    # The backup read as if it were the user's mail; without plugins, so Dovecot's quota
+    # bookkeeping never sees it.
+    for message in doveadm.fetch_each(user, "mailbox-guid uid hdr.message-id text",
+                                      "mailbox", "*", "all",
+                                      overrides=(f"mail_location={source}", "mail_plugins=")):
+        fingerprint = _fingerprint(message)
+        if present[fingerprint] > 0:
+            present[fingerprint] -= 1
+            already += 1
+        else:
+            missing[message["mailbox-guid"]].append(int(message["uid"]))
+    return missing, already
+
+
+def _uid_sets(uids: list[int], ranges_per_set: int = 1000) -> list[str]:
+    """IMAP sequence sets (1:4,7) of at most `ranges_per_set` ranges: one argument of
+    doveadm's command line each, well below the kernel's limit for one argument."""
+    ranges: list[list[int]] = []
+    for uid in sorted(uids):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1][1] = uid
+        else:
+            ranges.append([uid, uid])
+    texts = [f"{low}:{high}" if high > low else str(low) for low, high in ranges]
+    return [",".join(texts[start:start + ranges_per_set])
+            for start in range(0, len(texts), ranges_per_set)]

@@ -3,12 +3,18 @@ quota usage right, which deleting Maildir files behind its back would not."""
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailbasic.errors import MailbasicError
 
 TIMEOUT_SECONDS = 600
+READ_CHARACTERS = 64 * 1024
 
 
 class DoveadmError(MailbasicError):
@@ -34,9 +40,71 @@ class Doveadm:
         """How many messages of `user` match the search query."""
         return len(self.run("search", "-u", user, *query).splitlines())
 
+    def fetch_each(self, user: str, fields: str, *query: str,
+                   overrides: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
+        """The fields of each message matching the query, one message at a time:
+        doveadm's JSON is parsed as it arrives, so a mailbox of any size takes the memory
+        of its largest message. `overrides` are doveadm -o settings (name=value)."""
+        options = [part for setting in overrides for part in ("-o", setting)]
+        command = [*self.command, *options, "-f", "json", "fetch", "-u", user, fields,
+                   *query]
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
+            except OSError as error:
+                raise DoveadmError(f"doveadm fetch: {error}") from None
+            timer = threading.Timer(TIMEOUT_SECONDS, process.kill)
+            timer.start()
+            try:
+                yield from _json_array_items(io.TextIOWrapper(
+                    process.stdout, encoding="utf-8", errors="surrogateescape"))
+            except GeneratorExit:
+                process.kill()  # the caller stopped reading
+                raise
+            except ValueError:
+                process.kill()
+                raise DoveadmError("doveadm fetch: unreadable output") from None
+            finally:
+                process.stdout.close()
+                code = process.wait()
+                timer.cancel()
+            if code < 0:
+                raise DoveadmError(f"doveadm fetch -u {user}: no end after "
+                                   f"{TIMEOUT_SECONDS} s")
+            if code != 0:
+                errors.seek(0)
+                lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+                raise DoveadmError(f"doveadm fetch -u {user}: "
+                                   f"{(lines or [f'exit {code}'])[-1]}")
+
     def expunge(self, user: str, *query: str) -> None:
         self.run("expunge", "-u", user, *query)
 
     def users(self) -> list[str]:
         """Every user Dovecot's userdb iterates (the mailboxes' primary addresses)."""
         return self.run("user", "*").split()
+
+
+def _json_array_items(stream: io.TextIOBase) -> Iterator[dict]:
+    """The objects of a JSON array, each as soon as it is complete."""
+    decoder, buffer, wanted, ended = json.JSONDecoder(), "", READ_CHARACTERS, False
+    while True:
+        buffer = buffer.lstrip(" \t\r\n,[")
+        if buffer.startswith("]") or (ended and not buffer):
+            return
+        if buffer:
+            try:
+                item, end = decoder.raw_decode(buffer)
+            except json.JSONDecodeError:
+                if ended:
+                    raise
+            else:
+                buffer, wanted = buffer[end:], READ_CHARACTERS
+                yield item
+                continue
+            # Not complete yet: read as much again as is buffered, so a large message
+            # is parsed a few times rather than once per small read.
+            wanted = max(wanted, len(buffer))
+        chunk = stream.read(wanted)
+        ended = not chunk
+        buffer += chunk

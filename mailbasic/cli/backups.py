@@ -40,8 +40,8 @@ def list_backups(context: CliContext, as_json: bool) -> None:
 @pass_context
 def restore(context: CliContext, name: str | None, mailbox: str | None) -> None:
     """Restore everything (accounts into an empty database, then every mailbox) or one
-    mailbox. Mail is added, never deleted: restoring a mailbox that still holds some of
-    the backup's messages doubles those."""
+    mailbox. The backup's messages a mailbox does not hold are added; nothing is deleted,
+    and a message still there is not added again."""
     settings = context.settings
     found = backup.find_backup(Path(settings.backup_directory), name)
     doveadm = Doveadm(settings.doveadm_command)
@@ -52,5 +52,6 @@ def restore(context: CliContext, name: str | None, mailbox: str | None) -> None:
         db.upgrade(settings)  # a backup from before a migration gets it now
     users = [mailbox.lower()] if mailbox else sorted(backup.read_manifest(found)["mailboxes"])
     for user in users:
-        count = backup.restore_mailbox(doveadm, found, user)
-        click.echo(f"restored {count} messages into {user} from {found.name}")
+        added, already = backup.restore_mailbox(doveadm, found, user)
+        click.echo(f"restored {added} messages into {user} from {found.name} "
+                   f"({already} were there already)")

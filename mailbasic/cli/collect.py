@@ -68,7 +68,12 @@ def status(context: CliContext, mailbox: str | None, as_json: bool) -> None:
 
 
 def _text(view: dict) -> str:
-    state = f"error: {view['last_error']}" if view["last_error"] else "ok"
+    state = "ok"
+    if view["last_error"]:
+        # A run that succeeded may still have left messages on the server (too large,
+        # refused): said, but not as an error.
+        succeeded = view["last_success_at"] and view["last_success_at"] == view["last_run_at"]
+        state = f"{'ok, but' if succeeded else 'error'}: {view['last_error']}"
     return (f"{view['id']}  {view['mailbox']} <- {view['username']} at "
             f"{view['host']}:{view['port']} ({view['security']}, every "
             f"{view['interval_minutes']} min, "

@@ -7,7 +7,7 @@ import logging
 import click
 
 from mailbasic.cli.context import CliContext, configure_daemon_logging, pass_context
-from mailbasic.jobs.registry import JOBS
+from mailbasic.jobs.registry import JOBS, LOCKS_EACH_ITEM
 from mailbasic.jobs.runner import JobRun, run_locked
 
 
@@ -22,7 +22,8 @@ def _command(name: str, job, summary: str) -> click.Command:
     def command(context: CliContext, dry_run: bool) -> None:
         configure_daemon_logging()
         logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per action only
-        run_locked(job, JobRun(name, context.settings, context.engine, dry_run))
+        run_locked(job, JobRun(name, context.settings, context.engine, dry_run),
+                   whole_job=name not in LOCKS_EACH_ITEM)
 
     return click.command(name, help=summary)(command)
 

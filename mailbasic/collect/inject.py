@@ -1,25 +1,31 @@
 """Collected mail enters through the local Postfix's SMTP port, so the milter and the
-policy daemon treat it like any incoming mail (virus, spam, the mailbox's rules)."""
+policy daemon treat it like any incoming mail (virus, spam, the mailbox's rules).
+
+The message comes from a file, streamed: a collection run holds no message in memory."""
 
 from __future__ import annotations
 
 import re
 import smtplib
 from email.utils import formatdate
+from typing import BinaryIO
 
 from mailbasic.collect.pop3 import CollectError
 
 _RETURN_PATH = re.compile(rb"^Return-Path:[ \t]*<([^<>\s@]+@[^<>\s@]+)>[ \t]*\r?$",
                           re.IGNORECASE | re.MULTILINE)
+HEAD_LIMIT = 64 * 1024  # where Return-Path is looked for
+CHUNK = 64 * 1024
+_UNAVAILABLE = "the local mail server is unavailable; collection goes on at the next run"
 
 
 class MessageRefused(Exception):
     """Postfix refused this one message for good (5xx); it stays on the POP3 server."""
 
 
-def envelope_sender(raw: bytes) -> str:
+def envelope_sender(head: bytes) -> str:
     """The original envelope sender where the POP3 server recorded one, else <>."""
-    head = raw.split(b"\r\n\r\n", 1)[0]
+    head = head.split(b"\r\n\r\n", 1)[0]
     match = _RETURN_PATH.search(head)
     return match.group(1).decode("ascii", "replace") if match else ""
 
@@ -34,8 +40,8 @@ class Injector:
         try:
             self.client = smtplib.SMTP(*self.address, timeout=self.timeout)
             self.client.ehlo("collect.mailbasic")
-        except (OSError, smtplib.SMTPException) as error:
-            raise CollectError(f"local SMTP server {self.address}: {error}") from None
+        except (OSError, smtplib.SMTPException):
+            raise CollectError(_UNAVAILABLE) from None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -45,20 +51,31 @@ class Injector:
             except (OSError, smtplib.SMTPException):
                 self.client.close()
 
-    def inject(self, raw: bytes, recipient: str, origin: str) -> None:
-        trace = (f"X-Mailbasic-Collected: from {origin}; {formatdate(usegmt=True)}\r\n")
+    def inject(self, message: BinaryIO, recipient: str, origin: str) -> None:
+        """`message` as POP3 sent it (CRLF, dot-stuffed), which is what DATA takes."""
+        message.seek(0)
+        sender = envelope_sender(message.read(HEAD_LIMIT))
+        trace = f"X-Mailbasic-Collected: from {origin}; {formatdate(usegmt=True)}\r\n"
         try:
-            self.client.sendmail(envelope_sender(raw), [recipient], trace.encode() + raw)
-        except smtplib.SMTPRecipientsRefused as error:
-            self._refused(*error.recipients[recipient])
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
-            self._refused(error.smtp_code, error.smtp_error)
-        except (OSError, smtplib.SMTPException) as error:
-            raise CollectError(f"local SMTP server: {error}") from None
+            self._expect((250,), *self.client.mail(sender))
+            self._expect((250, 251), *self.client.rcpt(recipient))
+            self._expect((354,), *self.client.docmd("DATA"))
+            self.client.send(trace.encode())
+            message.seek(0)
+            while chunk := message.read(CHUNK):
+                self.client.send(chunk)
+            self.client.send(b".\r\n")
+            self._expect((250,), *self.client.getreply())
+        except (OSError, smtplib.SMTPException):
+            raise CollectError(_UNAVAILABLE) from None
 
-    def _refused(self, code: int, text: bytes) -> None:
-        reply = f"{code} {text.decode('utf-8', 'replace')}"
+    def _expect(self, codes: tuple[int, ...], code: int, text: bytes) -> None:
+        if code in codes:
+            return
+        self.client.rset()
         if 500 <= code < 600:
-            raise MessageRefused(reply)
+            # Postfix's refusal is written for senders: it may be shown.
+            raise MessageRefused(f"{code} {text.decode('utf-8', 'replace')}")
         # Temporary: the rest waits for the next run, in order.
-        raise CollectError(f"local SMTP server deferred: {reply}")
+        raise CollectError(f"the local mail server deferred a message ({code}); "
+                           f"collection goes on at the next run")

@@ -1,19 +1,51 @@
-"""A POP3 client session for collection: implicit TLS, STARTTLS or plain; every failure
-becomes a CollectError whose text goes into the account's status as it is."""
+"""A POP3 client session for collection: implicit TLS, STARTTLS or plain.
+
+The server is the customer's choice and may be hostile, so the session trusts nothing it
+says: it connects only to checked addresses (destination.py), reads bounded lines and
+bounded listings, streams a message to a file and stops past the size limit, and cuts
+the connection when the account's time is up. Every failure becomes a CollectError that
+says what kind of failure it was and never quotes the server (its banner and replies
+may carry anything, up to an internal service's secrets)."""
 
 from __future__ import annotations
 
 import poplib
+import re
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
+from typing import BinaryIO
 
+from mailbasic.collect.destination import (Address, AddressRefused, Destinations,
+                                           PortRefused, Unresolvable, an)
 from mailbasic.errors import MailbasicError
 from mailbasic.schema import Security
+
+# More messages than any real mailbox lists; a server listing more is refused rather
+# than allowed to fill the job's memory with its listing.
+MAX_LISTED = 100_000
+# How much of a line is read at once: long lines pass in pieces, memory stays bounded.
+CHUNK = 64 * 1024
+# RFC 1939: a UIDL is 1 to 70 characters from 0x21 to 0x7E. It is stored and logged.
+_UIDL = re.compile(rb"^[\x21-\x7e]{1,70}$")
+_CERTIFICATE_PROBLEMS = {10: "expired", 18: "self-signed", 19: "self-signed",
+                         20: "issuer unknown", 21: "issuer unknown",
+                         62: "issued for another host name", 64: "issued for another address"}
 
 
 class CollectError(MailbasicError):
     """The run for this account stopped; collected messages stay collected."""
+
+
+class MessageTooLarge(Exception):
+    """The message grew past the size limit while it was read; the session is over
+    (the rest of that answer was never read)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -25,10 +57,97 @@ class Pop3Server:
     password: str
     timeout: float
     ca_file: str | None = None
+    destinations: Destinations = Destinations()
+    time_limit: float = 120.0
 
     @property
     def label(self) -> str:
         return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Listed:
+    number: int
+    uidl: str
+    size: int | None  # as LIST announced it; None when LIST did not name the message
+
+
+class Deadline:
+    """The account's time for this run. A server sending one byte at a time never trips
+    a per-read timeout, so when the time is up the connection is shut down under
+    whatever read is waiting."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return max(0.001, self.ends - time.monotonic())
+
+    def watch(self, connection: socket.socket) -> None:
+        # A duplicate of the descriptor: shutting it down ends the connection for the
+        # TLS layer wrapped around the original too, even in the middle of a handshake.
+        self._sockets.append(connection.dup())
+        if self.expired.is_set():
+            self._cut()
+
+    def _cut(self) -> None:
+        self.expired.set()
+        for connection in self._sockets:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._timer.cancel()
+        for connection in self._sockets:
+            connection.close()
+
+
+def _open(addresses: list[Address], port: int, timeout: float,
+          deadline: Deadline) -> socket.socket:
+    """A connection to the first checked address that answers (never the name again:
+    the next DNS answer could point somewhere else)."""
+    error: OSError = ConnectionRefusedError()
+    for address in addresses:
+        try:
+            connection = socket.create_connection(
+                (str(address), port), min(timeout, deadline.remaining()))
+        except OSError as refused:
+            error = refused
+            continue
+        deadline.watch(connection)
+        return connection
+    raise error
+
+
+class _PinnedPOP3(poplib.POP3):
+    def __init__(self, host: str, addresses: list[Address], port: int, timeout: float,
+                 deadline: Deadline) -> None:
+        self.addresses, self.deadline = addresses, deadline
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout):
+        return _open(self.addresses, self.port, timeout, self.deadline)
+
+
+class _PinnedPOP3SSL(poplib.POP3_SSL):
+    """Connects to the checked address and verifies the certificate against the name."""
+
+    def __init__(self, host: str, addresses: list[Address], port: int, timeout: float,
+                 deadline: Deadline, context: ssl.SSLContext) -> None:
+        self.addresses, self.deadline = addresses, deadline
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _create_socket(self, timeout):
+        return self.context.wrap_socket(_open(self.addresses, self.port, timeout,
+                                              self.deadline), server_hostname=self.host)
 
 
 def _tls_context(server: Pop3Server) -> ssl.SSLContext:
@@ -38,23 +157,33 @@ def _tls_context(server: Pop3Server) -> ssl.SSLContext:
     return context
 
 
-def _explain(server: Pop3Server, error: Exception, doing: str) -> CollectError:
+def _reason(server: Pop3Server, error: Exception, doing: str) -> str:
+    """The kind of failure, in our words only."""
+    if isinstance(error, Unresolvable):
+        return "the host name does not resolve"
+    if isinstance(error, AddressRefused):
+        return f"the server's address is not allowed ({an(error.kind)} address)"
+    if isinstance(error, PortRefused):
+        return "the port is not allowed (POP3 ports only)"
     if isinstance(error, ssl.SSLCertVerificationError):
-        reason = f"TLS failed: certificate verify failed: {error.verify_message}"
-    elif isinstance(error, ssl.SSLError):
-        reason = f"TLS failed: {error.reason or error}"
-    elif isinstance(error, (socket.timeout, TimeoutError)):
-        reason = f"no answer within {server.timeout:g} s"
-    elif isinstance(error, poplib.error_proto) and error.args in (("-ERR EOF",),
-                                                                  (b"-ERR EOF",)):
-        reason = "the server closed the connection"  # poplib's words for an empty read
-    elif isinstance(error, poplib.error_proto):
-        reason = f"the server answered {error.args[0]!r}" if error.args else "protocol error"
-    elif isinstance(error, (EOFError, ConnectionError)):
-        reason = "the server closed the connection"
-    else:
-        reason = str(error) or type(error).__name__
-    return CollectError(f"{server.label}: {doing}: {reason}")
+        problem = _CERTIFICATE_PROBLEMS.get(error.verify_code)
+        return "TLS certificate not trusted" + (f" ({problem})" if problem else "")
+    if isinstance(error, ssl.SSLError):
+        return "TLS failed"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return f"timeout: no answer within {server.timeout:g} s"
+    if isinstance(error, poplib.error_proto) and error.args in (("-ERR EOF",),
+                                                                (b"-ERR EOF",)):
+        return "the server closed the connection"  # poplib's words for an empty read
+    if isinstance(error, poplib.error_proto) and doing == "logging in":
+        return "login refused"
+    if isinstance(error, poplib.error_proto):
+        return "protocol error"
+    if isinstance(error, (EOFError, ConnectionError)):
+        return "the server closed the connection"
+    return "connection failed"
 
 
 class Pop3Session:
@@ -64,27 +193,41 @@ class Pop3Session:
     def __init__(self, server: Pop3Server) -> None:
         self.server = server
         self.client: poplib.POP3 | None = None
+        self.deadline: Deadline | None = None
 
     def __enter__(self) -> Pop3Session:
-        self.client = self._call("connecting", self._connect)
-        self._call("logging in", self._login)
+        self.deadline = Deadline(self.server.time_limit)
+        try:
+            addresses = self._call("connecting", self.server.destinations.check,
+                                   self.server.host, self.server.port)
+            self.client = self._call("connecting", self._connect, addresses)
+            self._call("logging in", self._login)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self.client is not None and self.client.sock is not None:
             self.client.close()
+        if self.deadline is not None:
+            self.deadline.close()
 
-    def uidls(self) -> list[tuple[int, str]]:
-        _, lines, _ = self._call("listing messages", self.client.uidl)
-        listed = []
-        for line in lines:
-            number, uidl = line.decode("ascii", "replace").split(" ", 1)
-            listed.append((int(number), uidl.strip()))
-        return listed
+    def listing(self) -> list[Listed]:
+        """Every message with its UIDL and announced size, in the server's order."""
+        sizes = dict(self._call("listing messages", self._numbered, "LIST", _size))
+        uidls = self._call("listing messages", self._numbered, "UIDL", _uidl)
+        return [Listed(number, uidl, sizes.get(number)) for number, uidl in uidls]
 
-    def retrieve(self, number: int) -> bytes:
-        _, lines, _ = self._call(f"retrieving message {number}", self.client.retr, number)
-        return b"\r\n".join(lines) + b"\r\n"
+    def retrieve_into(self, number: int, target: BinaryIO, limit: int) -> int:
+        """Writes the message to `target` as SMTP's DATA wants it (CRLF, dot-stuffed, as
+        POP3 sends it) and returns its size; MessageTooLarge past `limit` bytes."""
+        try:
+            return self._call(f"retrieving message {number}", self._retrieve, number,
+                              target, limit)
+        except MessageTooLarge:
+            self.client.close()  # the rest of the answer was never read: unusable
+            raise
 
     def delete(self, number: int) -> None:
         self._call(f"deleting message {number}", self.client.dele, number)
@@ -92,26 +235,85 @@ class Pop3Session:
     def quit(self) -> None:
         self._call("ending the session", self.client.quit)
 
-    def _connect(self) -> poplib.POP3:
-        server = self.server
+    def _connect(self, addresses: list[Address]) -> poplib.POP3:
+        server, timeout = self.server, min(self.server.timeout, self.deadline.remaining())
         if server.security is Security.TLS:
-            return poplib.POP3_SSL(server.host, server.port, timeout=server.timeout,
-                                   context=_tls_context(server))
-        client = poplib.POP3(server.host, server.port, timeout=server.timeout)
+            return _PinnedPOP3SSL(server.host, addresses, server.port, timeout,
+                                  self.deadline, _tls_context(server))
+        client = _PinnedPOP3(server.host, addresses, server.port, timeout, self.deadline)
         if server.security is Security.STARTTLS:
             try:
-                client.stls(_tls_context(server))
+                self._starttls(client)
             except BaseException:
                 client.close()
                 raise
         return client
 
+    def _starttls(self, client: poplib.POP3) -> None:
+        # STLS straight away, without poplib's CAPA first: one unbounded listing less.
+        client._shortcmd("STLS")
+        client.sock = _tls_context(self.server).wrap_socket(
+            client.sock, server_hostname=self.server.host)
+        client.file = client.sock.makefile("rb")  # nothing sent before TLS is read
+        client._tls_established = True
+
     def _login(self) -> None:
         self.client.user(self.server.username)
         self.client.pass_(self.server.password)
 
+    def _numbered(self, command: str, parse) -> list[tuple[int, object]]:
+        """A multi-line answer of `NUMBER VALUE` lines, bounded."""
+        self.client._shortcmd(command)
+        listed = []
+        while (line := self.client._getline()[0]) != b".":
+            if len(listed) == MAX_LISTED:
+                raise poplib.error_proto(f"more than {MAX_LISTED} messages listed")
+            number, _, value = line.partition(b" ")
+            value = value.strip()
+            if not number.isdigit() or not value:
+                raise poplib.error_proto("malformed listing")
+            listed.append((int(number), parse(value)))
+        return listed
+
+    def _retrieve(self, number: int, target: BinaryIO, limit: int) -> int:
+        self.client._shortcmd(f"RETR {number}")
+        size, line_start = 0, True
+        while True:
+            chunk = self.client.file.readline(CHUNK)
+            if not chunk:
+                raise EOFError
+            if line_start and chunk in (b".\r\n", b".\n"):
+                return size
+            ends_line = chunk.endswith(b"\n")
+            if ends_line and not chunk.endswith(b"\r\n"):
+                chunk = chunk[:-1] + b"\r\n"  # a bare LF: SMTP wants CRLF
+            # The stuffed dot is not part of the message.
+            size += len(chunk) - (1 if line_start and chunk.startswith(b".") else 0)
+            if size > limit:
+                raise MessageTooLarge(size)
+            target.write(chunk)
+            line_start = ends_line
+
     def _call(self, doing: str, function, *arguments):
         try:
             return function(*arguments)
-        except (OSError, EOFError, poplib.error_proto) as error:
-            raise _explain(self.server, error, doing) from None
+        except (OSError, EOFError, poplib.error_proto, Unresolvable, AddressRefused,
+                PortRefused) as error:
+            if self.deadline is not None and self.deadline.expired.is_set():
+                reason = (f"the account's time limit of {self.server.time_limit:g} s ran "
+                          f"out; the rest follows on the next run")
+            else:
+                reason = _reason(self.server, error, doing)
+            raise CollectError(f"{self.server.label}: {doing}: {reason}") from None
+
+
+def _size(value: bytes) -> int:
+    if not value.isdigit():
+        raise poplib.error_proto("malformed size")
+    return int(value)
+
+
+def _uidl(value: bytes) -> str:
+    if not _UIDL.match(value):
+        raise poplib.error_proto("malformed UIDL")
+    return value.decode("ascii")

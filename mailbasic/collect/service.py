@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from mailbasic import accounts
 from mailbasic.collect import passwords
+from mailbasic.collect.destination import Destinations
 from mailbasic.config import Settings, is_domain_name
 from mailbasic.errors import AlreadyExists, InvalidInput, NotFound
 from mailbasic.schema import CollectAccount, Mailbox, Security
@@ -26,6 +27,9 @@ def add_account(session: Session, settings: Settings, mailbox: str, *, host: str
         raise InvalidInput("the POP3 user name and password must not be empty")
     owner = accounts.get_mailbox(session, mailbox)
     port = port or DEFAULT_PORTS[security]
+    # Refused here already, so the customer hears it now; the job checks again at
+    # every connection, because what the name resolves to may change.
+    Destinations.from_settings(settings).check(host.lower(), port)
     if session.scalar(select(CollectAccount).where(
             CollectAccount.mailbox_id == owner.id, CollectAccount.host == host.lower(),
             CollectAccount.port == port, CollectAccount.username == username)):

@@ -23,3 +23,7 @@ JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
     "sms": (sms.run, "Send the due SMS notifications through the gateway; retry, limit "
                      "per mailbox."),
 }
+
+# Jobs that lock each item they work on, so that two runs share the work instead of the
+# second one waiting out a slow first (one slow POP3 server must not stop the others).
+LOCKS_EACH_ITEM = frozenset({"collect"})

@@ -45,10 +45,15 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def run_locked(job: Callable[[JobRun], None], run: JobRun) -> bool:
+def run_locked(job: Callable[[JobRun], None], run: JobRun, *, whole_job: bool = True) -> bool:
     """Run `job` unless another run of it holds the lock (then False, nothing done).
     The lock is a session lock on a connection of its own: it goes when the run ends,
-    even if the process dies."""
+    even if the process dies. A job that locks each item itself (whole_job=False: the
+    POP3 collection locks each account) runs beside other runs of it."""
+    if not whole_job:
+        job(run)
+        _log_done(run)
+        return True
     with run.engine.connect() as connection:
         key = lock_key(run.name)
         if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
@@ -59,6 +64,10 @@ def run_locked(job: Callable[[JobRun], None], run: JobRun) -> bool:
             job(run)
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    _log_done(run)
+    return True
+
+
+def _log_done(run: JobRun) -> None:
     logger.info("job=%s %saction=done reason=%d actions", run.name,
                 "dry-run " if run.dry_run else "", run.actions)
-    return True

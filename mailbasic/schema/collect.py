@@ -4,8 +4,8 @@ already collected from each (nothing is fetched twice)."""
 from __future__ import annotations
 
 import enum
-from sqlalchemy import (CheckConstraint, Enum, ForeignKey, Integer, LargeBinary,
-                        SmallInteger, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, CheckConstraint, Enum, ForeignKey, Integer,
+                        LargeBinary, SmallInteger, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailbasic.schema.models import Base, CreatedAt, Timestamp
@@ -57,3 +57,17 @@ class CollectedMessage(Base):
         ForeignKey("collect_accounts.id", ondelete="CASCADE"), primary_key=True)
     uidl: Mapped[str] = mapped_column(Text, primary_key=True)
     collected_at: Mapped[CreatedAt]
+
+
+class OversizedMessage(Base):
+    """A message larger than the size limit, found only while it was read (LIST said
+    less): skipped from then on and left on the server; removed once the server no
+    longer lists it."""
+
+    __tablename__ = "oversized_messages"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("collect_accounts.id", ondelete="CASCADE"), primary_key=True)
+    uidl: Mapped[str] = mapped_column(Text, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes read when it passed the limit
+    noted_at: Mapped[CreatedAt]

@@ -163,3 +163,42 @@ def test_one_mailbox_is_restored_without_losing_newer_mail(postfix, tmp_path, ba
     run(config, "backup", "restore", "--mailbox", user)
     ids = {entry[1] for entry in all_mail(postfix)[user]}
     assert ids == {"<kept.1@remote.example>", "<arrived.later@remote.example>"}
+
+
+def fingerprints(stack, user: str) -> list[tuple[str, str]]:
+    """Each message of the user as (Message-ID, sha256 of the text), duplicates kept."""
+    fetched = json.loads(stack.dovecot.doveadm(
+        "-f", "json", "fetch", "-u", user, "hdr.message-id text", "mailbox", "*", "all"))
+    return sorted((entry["hdr.message-id"], hashlib.sha256(entry["text"].encode()).hexdigest())
+                  for entry in fetched)
+
+
+def test_restoring_a_mailbox_that_still_holds_its_mail_doubles_nothing(
+        postfix, tmp_path, backups):
+    settings = replace(postfix.settings, bcrypt_cost=4, backup_directory=str(backups))
+    config = tmp_path / "mailbasic.toml"
+    config.write_text(render_settings(settings))
+    user = f"twice.backup@{DOMAIN}"
+    Cli(settings, tmp_path).ok("customer", "add", "twice.backup", "--domain", DOMAIN,
+                               "--password-stdin", input="a twice secret\n")
+    for number in range(3):
+        deliver(postfix, user, f"once {number}")
+    deadline = time.monotonic() + 60
+    while len(fingerprints(postfix, user)) < 3:
+        assert time.monotonic() < deadline, "the test mail did not arrive"
+        time.sleep(0.3)
+    before = fingerprints(postfix, user)
+    run(config, "jobs", "backup")
+
+    restored = run(config, "backup", "restore", "--mailbox", user)
+    assert "restored 0 messages" in restored.stdout and "3 were there already" in restored.stdout
+    assert fingerprints(postfix, user) == before  # each exactly once
+
+    postfix.dovecot.doveadm("expunge", "-u", user, "mailbox", "INBOX", "header",
+                            "message-id", "<once.1@remote.example>")
+    assert len(fingerprints(postfix, user)) == 2
+    restored = run(config, "backup", "restore", "--mailbox", user)
+    assert "restored 1 messages" in restored.stdout
+    assert fingerprints(postfix, user) == before  # it came back, once
+    run(config, "backup", "restore", "--mailbox", user)
+    assert fingerprints(postfix, user) == before

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailbasic.config import Settings, check_size, is_domain_name, service_host_names
 from mailbasic.errors import AlreadyExists, InvalidInput, LimitReached, NotAllowed, NotFound
+from mailbasic import released
 from mailbasic.passwords import hash_password
 from mailbasic.schema import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Customer, Domain,
                               Mailbox, ReceivingState)
@@ -155,6 +156,8 @@ def remove_domain(session: Session, name: str, *, with_addresses: bool = False) 
                          "with the domain")
     # addresses.domain_id is ON DELETE RESTRICT, so the addresses go first (their
     # forwards cascade); the primary addresses are untouched, see above.
+    for address in addresses:
+        released.release(session, [address.email], address.mailbox.customer_id)
     session.execute(delete(Address).where(Address.domain_id == domain.id))
     session.delete(domain)
     session.flush()
@@ -197,6 +200,7 @@ def add_customer(session: Session, settings: Settings, name: str, domain_name: s
     if session.scalar(select(Customer).where(Customer.name == name)) is not None:
         raise AlreadyExists(f"customer {name} already exists")
     _refuse_taken(session, name, domain)
+    released.refuse_held(session, settings, f"{name}@{domain.name}", None)
     customer = Customer(name=name)
     session.add(customer)
     _create_mailbox(session, settings, customer, 1, name, domain, password)
@@ -212,6 +216,7 @@ def add_mailbox(session: Session, settings: Settings, customer_name: str, addres
     refuse_reserved(settings, local_part)
     domain = get_domain(session, domain_name)
     _refuse_taken(session, local_part, domain)
+    released.refuse_held(session, settings, f"{local_part}@{domain.name}", customer.id)
     slot = _free_slot({mailbox.slot for mailbox in customer.mailboxes}, MAX_MAILBOXES,
                       f"customer {customer.name} already has {MAX_MAILBOXES} mailboxes")
     return _create_mailbox(session, settings, customer, slot, local_part, domain, password)
@@ -224,12 +229,27 @@ def _create_mailbox(session: Session, settings: Settings, customer: Customer, sl
     session.add(mailbox)
     session.add(Address(mailbox=mailbox, local_part=local_part, domain=domain, slot=1,
                         is_primary=True))
+    released.forget_usage(session, f"{local_part}@{domain.name}")
     session.flush()
     return mailbox
 
 
 def delete_customer(session: Session, name: str) -> None:
-    session.delete(get_customer(session, name, lock=True))
+    """The customer, its mailboxes and addresses; the addresses are released (held, and
+    cut from others' forwards and filters), the mailboxes' quota usage forgotten."""
+    customer = get_customer(session, name, lock=True)
+    # Read with a query, not through customer.mailboxes: loaded children would make the
+    # ORM detach them instead of letting the database's ON DELETE CASCADE remove them.
+    addresses = session.execute(
+        select(Address.local_part + "@" + Domain.name, Address.is_primary)
+        .join(Domain, Domain.id == Address.domain_id)
+        .join(Mailbox, Mailbox.id == Address.mailbox_id)
+        .where(Mailbox.customer_id == customer.id)).all()
+    released.release(session, [address for address, _ in addresses], customer.id)
+    for login, is_primary in addresses:
+        if is_primary:
+            released.forget_usage(session, login)
+    session.delete(customer)
     session.flush()
 
 
@@ -279,6 +299,7 @@ def add_address(session: Session, settings: Settings, address: str,
     refuse_reserved(settings, local_part)
     domain = get_domain(session, domain_name)
     _refuse_taken(session, local_part, domain)
+    released.refuse_held(session, settings, f"{local_part}@{domain.name}", target.customer_id)
     created = Address(mailbox=target, local_part=local_part, domain=domain,
                       slot=_free_address_slot(target), is_primary=False)
     session.add(created)
@@ -291,6 +312,7 @@ def remove_address(session: Session, address: str) -> None:
     if found.is_primary:
         raise NotAllowed(f"{address} is the primary address of its mailbox and cannot be "
                          "removed (every mailbox keeps its primary address)")
+    released.release(session, [found.email], found.mailbox.customer_id)
     session.delete(found)
     session.flush()
 

@@ -94,6 +94,9 @@ class Settings:
     role_local_parts: tuple[str, ...] = ("postmaster", "abuse")
     mail_root: str = "/var/vmail"
     default_quota_bytes: int = GIB
+    # An address given up is held this long before another customer may take it (0: not
+    # at all), so mail for its former owner reaches nobody else.
+    address_hold_days: int = 180
     message_size_limit: int = 20 * MIB
     bcrypt_cost: int = 11
     milter_socket: str = "inet:10030@127.0.0.1"
@@ -108,11 +111,21 @@ class Settings:
     clamd_host: str = "127.0.0.1"
     clamd_port: int = 3310
     clamd_timeout: float = 30.0
-    unscannable_action: str = "tempfail"
+    # What will never pass a virus scan is refused for good (554 5.7.1) with these texts;
+    # unscannable_action = "tempfail" answers 451 instead (for an operator's migration).
+    unscannable_action: str = "reject"
+    too_deep_text: str = ("Message refused: its MIME parts are nested too deeply to be "
+                          "scanned for viruses")
+    too_many_parts_text: str = ("Message refused: it has too many MIME parts to be scanned "
+                                "for viruses")
+    encrypted_text: str = ("Message refused: it contains an encrypted archive, which "
+                           "cannot be scanned for viruses")
+    over_limits_text: str = ("Message refused: its content exceeds the virus scanner's "
+                             "limits (archive depth, size or file count)")
     log_retention_days: int = 180
     policy_socket: str = "inet:10040@127.0.0.1"
     policy_checks: tuple[str, ...] = ("size", "srs_sender", "sender_login", "rate_limit",
-                                      "recipient", "inactive", "quota")
+                                      "recipient", "inactive", "quota", "quota_alone")
     policy_cache_seconds: float = 30.0
     inactive_text: str = ("the mailbox of this recipient is inactive and does not "
                           "receive mail")
@@ -154,6 +167,14 @@ class Settings:
     collect_smtp_port: int = 25
     collect_timeout: float = 30.0
     collect_ca_file: str | None = None   # trusted besides the system's CAs
+    # Collection connects only to public addresses on POP3 ports: a customer names the
+    # host, and the job must not become their way into the provider's own network.
+    # allowed_networks (CIDR) are reachable despite that rule; allowed_ports replace
+    # 110 and 995. Each account gets account_seconds per run; workers collect at once.
+    collect_allowed_networks: tuple[str, ...] = ()
+    collect_allowed_ports: tuple[int, ...] = (110, 995)
+    collect_account_seconds: float = 120.0
+    collect_workers: int = 4
     # SMS notifications leave through the provider's HTTP gateway: one POST per SMS of
     # sms_body_template, where $to and $text are escaped for sms_content_type; HTTP basic
     # authentication when a username is set. At most sms_per_hour are sent per mailbox
@@ -292,6 +313,18 @@ _workers = _whole_number(1, 64, "a number of processes")
 _per_hour = _whole_number(1, 10**7, "a whole number")
 
 
+def _ports(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of port numbers, e.g. [110, 995]")
+    return tuple(_port(port) for port in value)
+
+
+def _account_seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise ValueError("must be a number of seconds above 0 and at most 3600")
+    return float(value)
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -385,7 +418,7 @@ def _sms_template(value: Any) -> str:
 
 
 POLICY_CHECKS = ("size", "srs_sender", "sender_login", "rate_limit", "recipient", "inactive",
-                 "quota")
+                 "quota", "quota_alone")
 
 
 def _check_order(value: Any) -> tuple[str, ...]:
@@ -425,6 +458,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("service", "mail_root"): ("mail_root", _absolute_path),
     ("service", "message_size_limit"): ("message_size_limit", parse_size),
     ("mailbox", "default_quota"): ("default_quota_bytes", parse_size),
+    ("mailbox", "address_hold_days"): ("address_hold_days",
+                                       _whole_number(0, 3650, "a number of days")),
     ("passwords", "bcrypt_cost"): ("bcrypt_cost", _bcrypt_cost),
     ("milter", "socket"): ("milter_socket", _listen_socket),
     ("milter", "spool_threshold"): ("spool_threshold", parse_size),
@@ -439,6 +474,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "port"): ("clamd_port", _port),
     ("clamd", "timeout"): ("clamd_timeout", _seconds),
     ("clamd", "unscannable"): ("unscannable_action", _unscannable_action),
+    ("clamd", "too_deep_text"): ("too_deep_text", _reply_text),
+    ("clamd", "too_many_parts_text"): ("too_many_parts_text", _reply_text),
+    ("clamd", "encrypted_text"): ("encrypted_text", _reply_text),
+    ("clamd", "over_limits_text"): ("over_limits_text", _reply_text),
     ("log", "retention_days"): ("log_retention_days", _days),
     ("policy", "socket"): ("policy_socket", _listen_socket),
     ("policy", "checks"): ("policy_checks", _check_order),
@@ -469,6 +508,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("collect", "smtp_port"): ("collect_smtp_port", _port),
     ("collect", "timeout"): ("collect_timeout", _seconds),
     ("collect", "ca_file"): ("collect_ca_file", _absolute_path),
+    ("collect", "allowed_networks"): ("collect_allowed_networks", _networks),
+    ("collect", "allowed_ports"): ("collect_allowed_ports", _ports),
+    ("collect", "account_seconds"): ("collect_account_seconds", _account_seconds),
+    ("collect", "workers"): ("collect_workers", _workers),
     ("sms", "gateway_url"): ("sms_gateway_url", _http_url),
     ("sms", "username"): ("sms_username", _string),
     ("sms", "password"): ("sms_password", _string),

@@ -113,7 +113,10 @@ class Directory:
         self.usage: TtlCache[int] = TtlCache(USAGE_SECONDS)
 
     def recipient(self, address: str) -> Recipient | None:
-        """None when the domain is not hosted here."""
+        """None when the domain is not hosted here. A bare local part ("postmaster", which
+        RFC 5321 makes every server accept) is read in the service domain."""
+        if "@" not in address:
+            address = f"{address}@{self.service_domain}"
         return self.recipients.get(address, lambda: self._load_recipient(address))
 
     def addresses_of(self, login: str) -> frozenset[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from mailbasic.config import Settings, require_database_url
+from mailbasic.config import Settings, require_database_url, service_host_names
 from mailbasic.errors import ConfigError
 from mailbasic.schema.privileges import ComponentRole
 from mailbasic.srs import srs_domain
@@ -87,9 +87,13 @@ def _queries(settings: Settings) -> dict[str, str]:
         return _POSTFIX_QUERIES
     # postmaster@ and abuse@ of every hosted domain (RFC 2142) reach the role mailbox.
     # Both values are checked when the settings load: plain letters, digits and ".-@".
+    # The service's own host names too: Postfix qualifies a bare "postmaster" (which RFC
+    # 5321 makes every server accept) with $myorigin, the host name on a deployed host.
     local_parts = ", ".join(f"'{name}'" for name in settings.role_local_parts)
-    return {ROLE_ADDRESSES: f"SELECT '{settings.role_mailbox}' FROM postfix_domains"
-                            f" WHERE name = '%d' AND lower('%u') IN ({local_parts})",
+    host_names = ", ".join(f"'{name}'" for name in service_host_names(settings))
+    return {ROLE_ADDRESSES: f"SELECT '{settings.role_mailbox}' WHERE lower('%u') IN"
+                            f" ({local_parts}) AND ('%d' IN ({host_names}) OR EXISTS"
+                            " (SELECT 1 FROM postfix_domains WHERE name = '%d'))",
             **_POSTFIX_QUERIES}
 
 

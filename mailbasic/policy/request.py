@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class PolicyRequest:
     state: str               # RCPT, END-OF-MESSAGE, ...
     queue_id: str
+    instance: str            # one SMTP transaction (MAIL FROM ... end of data)
     client: str              # name[address]
     client_address: str
     sender: str
@@ -24,6 +25,7 @@ class PolicyRequest:
         return cls(
             state=attributes.get("protocol_state", ""),
             queue_id=attributes.get("queue_id") or "NOQUEUE",
+            instance=attributes.get("instance", ""),
             client=(f"{attributes.get('client_name', 'unknown')}"
                     f"[{attributes.get('client_address', 'unknown')}]"),
             client_address=attributes.get("client_address", ""),

@@ -3,7 +3,7 @@
 from mailbasic.schema.collect import CollectAccount, CollectedMessage, Security
 from mailbasic.schema.fax import FaxNumber
 from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base, Customer,
-                                     Domain, Mailbox, ReceivingState)
+                                     Domain, Mailbox, ReceivingState, ReleasedAddress)
 from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
                                     SenderListEntry, SpamAction, Vacation, VacationReply)
 from mailbasic.schema.sms import (OutboxState, SmsOutbox, SmsRule, SmsRuleKind,
@@ -15,6 +15,7 @@ __all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "CollectAccount"
            "CollectedMessage", "Customer", "DeliveryFolder", "DovecotLogin", "Domain",
            "FaxNumber",
            "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter",
-           "OutboxState", "ReceivingState", "Security", "SenderList", "SenderListEntry",
+           "OutboxState", "ReceivingState", "ReleasedAddress", "Security", "SenderList",
+           "SenderListEntry",
            "SmsOutbox", "SmsRule", "SmsRuleKind", "SmsSettings", "SmtpRecipient",
            "SmtpTransaction", "SpamAction", "Vacation", "VacationReply"]

@@ -153,3 +153,15 @@ class Address(Base):
     @property
     def email(self) -> str:
         return f"{self.local_part}@{self.domain.name}"
+
+
+class ReleasedAddress(Base):
+    """An address whose mailbox or alias was removed. For service.address_hold_days nobody
+    but its last customer may take it again: mail still sent to it (forwards of others,
+    old contacts) must not reach a new owner."""
+
+    __tablename__ = "released_addresses"
+
+    address: Mapped[str] = mapped_column(CITEXT, primary_key=True)
+    customer_id: Mapped[int]          # no foreign key: the customer may be gone
+    released_at: Mapped[CreatedAt]

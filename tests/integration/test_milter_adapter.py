@@ -109,18 +109,20 @@ def test_message_that_is_only_a_virus_becomes_the_notice(scanning):
     assert ctx._msg["Content-Disposition"] is None
 
 
-def test_unscannable_content_is_tempfailed_by_default(scanning):
+def test_an_encrypted_archive_is_refused_for_good_saying_why(scanning):
+    """It will never be scannable: a 451 would only make the sender retry for days."""
     message = with_attachment(mail("secret"), encrypted_zip(), "secret.zip", "zip")
     ctx, result = feed(scanning, message.as_bytes())
-    assert result == Milter.TEMPFAIL
-    assert ctx._reply[:2] == ("451", "4.7.1")
-
-
-def test_unscannable_content_can_be_rejected(scanning):
-    message = with_attachment(mail("secret"), encrypted_zip(), "secret.zip", "zip")
-    ctx, result = feed(replace(scanning, unscannable_action="reject"), message.as_bytes())
     assert result == Milter.REJECT
     assert ctx._reply[:2] == ("554", "5.7.1")
+    assert "encrypted archive" in ctx._reply[2]
+
+
+def test_unscannable_content_can_be_tempfailed_instead(scanning):
+    message = with_attachment(mail("secret"), encrypted_zip(), "secret.zip", "zip")
+    ctx, result = feed(replace(scanning, unscannable_action="tempfail"), message.as_bytes())
+    assert result == Milter.TEMPFAIL
+    assert ctx._reply[:2] == ("451", "4.7.1")
 
 
 def test_announced_size_over_the_limit_is_refused_at_mail_from(scanning):
@@ -156,10 +158,55 @@ def test_clamd_down_tempfails_even_with_spam_fail_open(scanning):
     assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
 
 
-def test_authenticated_submission_is_not_spam_scanned(scanning):
-    ctx, result = feed(scanning, mail("mine", GTUBE).as_bytes(), auth_user="alice@example.net")
+@pytest.fixture
+def alice(cli):
+    """alice@example.net with the alias alice.smith@example.net, in the test's database."""
+    cli.ok("domain", "add", "example.net")
+    cli.ok("customer", "add", "alice", "--domain", "example.net", "--password-stdin",
+           input="a long secret\n")
+    cli.ok("address", "add", "alice.smith@example.net", "--mailbox", "alice@example.net")
+
+
+def test_authenticated_submission_is_not_spam_scanned(scanning, alice):
+    ctx, result = feed(scanning, mail("mine", GTUBE, sender="alice@example.net").as_bytes(),
+                       auth_user="alice@example.net")
     assert result == Milter.ACCEPT
     assert ctx._msg["X-Spam-Flag"] is None and ctx._msg["X-Spam-Status"] is None
+
+
+@pytest.mark.parametrize("from_header", ["alice@example.net", "Alice <ALICE.SMITH@example.net>"])
+def test_an_authenticated_sender_writes_its_own_addresses_in_from(scanning, alice,
+                                                                  from_header):
+    raw = mail("mine", sender=from_header).as_bytes()
+    ctx, result = feed(scanning, raw, auth_user="alice@example.net")
+    assert result == Milter.ACCEPT
+
+
+@pytest.mark.parametrize("from_header, refusal", [
+    ("Alice CEO <ceo@example.net>", "<ceo@example.net> is not an address of the "
+                                    "authenticated user alice@example.net"),
+    ("alice@example.net, boss@example.net", "<boss@example.net> is not an address"),
+    ("", "exactly one From: header"),
+])
+def test_a_foreign_from_header_is_refused_inside_the_transaction(scanning, alice,
+                                                                 from_header, refusal):
+    message = mail("forged")
+    del message["From"]
+    if from_header:
+        message["From"] = from_header
+    ctx, result = feed(scanning, message.as_bytes(), auth_user="alice@example.net")
+    assert result == Milter.REJECT and ctx._reply[:2] == ("553", "5.7.1")
+    assert refusal in ctx._reply[2]
+
+
+def test_the_services_own_headers_from_outside_are_removed(scanning):
+    message = mail("forged headers")
+    message["X-Mailbasic-Virus-Removed"] = "nothing, honestly"
+    message["X-MAILBASIC-Collected"] = "from nowhere"
+    ctx, result = feed(scanning, message.as_bytes())
+    assert result == Milter.ACCEPT
+    assert ctx._msg["X-Mailbasic-Virus-Removed"] is None
+    assert ctx._msg["X-Mailbasic-Collected"] is None
 
 
 def test_message_above_the_scan_cap_skips_spamd_and_says_so(scanning):
@@ -260,13 +307,15 @@ def test_a_virus_inside_malformed_mime_is_still_found(scanning, name):
     assert verdicts["virus"]["verdict"] == "infected"
 
 
-def test_nesting_deeper_than_clamd_reads_never_counts_as_clean(scanning):
+def test_nesting_deeper_than_the_reader_follows_is_refused_for_good(scanning):
+    """Never counted clean, and never 451: it would be as deep on every retry."""
     nested = b"".join(b'Content-Type: multipart/mixed; boundary="l%d"\r\n\r\n--l%d\r\n'
                       % (n, n) for n in range(40)) + b"\r\ncore\r\n"
     ctx, result = feed(scanning, b"From: a@b.example\r\nMIME-Version: 1.0\r\n" + nested)
-    assert result == Milter.TEMPFAIL and ctx._reply[:2] == ("451", "4.7.1")
+    assert result == Milter.REJECT and ctx._reply[:2] == ("554", "5.7.1")
+    assert "nested too deeply" in ctx._reply[2]
     [(_, verdicts, _, _, _)] = logged(scanning)
-    assert "MaxRecursion" in verdicts["virus"]["reason"]
+    assert verdicts["virus"]["reason"] == "nested too deep"
 
 
 def test_spamd_user_is_the_single_recipients_mailbox(scanning, cli):

@@ -38,8 +38,9 @@ def test_role_addresses_come_first_and_name_the_role_mailbox():
     settings = replace(SETTINGS, role_mailbox="desk@example.net",
                        role_local_parts=("postmaster", "abuse"))
     maps = mtaconfig.postfix_maps(settings, POSTFIX)
-    assert ("query = SELECT 'desk@example.net' FROM postfix_domains WHERE name = '%d'"
-            " AND lower('%u') IN ('postmaster', 'abuse')\n") in maps["role-addresses.cf"]
+    assert ("query = SELECT 'desk@example.net' WHERE lower('%u') IN ('postmaster', 'abuse')"
+            " AND ('%d' IN ('mail.example.net') OR EXISTS (SELECT 1 FROM postfix_domains"
+            " WHERE name = '%d'))\n") in maps["role-addresses.cf"]
     lines = mtaconfig.postfix_main_cf(settings, "/m")
     assert "virtual_alias_maps = proxy:pgsql:/m/role-addresses.cf, " in lines
 

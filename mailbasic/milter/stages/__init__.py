@@ -13,7 +13,9 @@ from typing import Protocol
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
+from mailbasic.milter.stages.own_headers import OwnHeadersStage
 from mailbasic.milter.stages.rules import RulesStage
+from mailbasic.milter.stages.sender import SenderStage
 from mailbasic.milter.stages.size import SizeStage
 from mailbasic.milter.stages.sms import SmsStage
 from mailbasic.milter.stages.spam import SpamStage
@@ -26,12 +28,13 @@ class Stage(Protocol):
     def run(self, message: Message) -> Outcome: ...
 
 
-STAGES = {"size": SizeStage, "virus": VirusStage, "spam": SpamStage, "rules": RulesStage,
-          "sms": SmsStage}
-# The rules come after the scanners: they read the spam score and see the message as
-# delivered. SMS comes last: only recipients whose mailbox gets the message are told.
-DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("virus", "spam"), ("rules",),
-                                              ("sms",))
+STAGES = {"size": SizeStage, "sender": SenderStage, "own_headers": OwnHeadersStage,
+          "virus": VirusStage, "spam": SpamStage, "rules": RulesStage, "sms": SmsStage}
+# Refusals that need no scanner come first. The rules come after the scanners: they read
+# the spam score and see the message as delivered. SMS comes last: only recipients whose
+# mailbox gets the message are told.
+DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("sender",), ("own_headers",),
+                                              ("virus", "spam"), ("rules",), ("sms",))
 
 
 class Pipeline:

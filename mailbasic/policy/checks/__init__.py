@@ -6,6 +6,7 @@ from typing import Protocol
 
 from mailbasic.policy.checks.inactive import InactiveCheck
 from mailbasic.policy.checks.quota import QuotaCheck
+from mailbasic.policy.checks.quota_alone import QuotaAloneCheck
 from mailbasic.policy.checks.rate_limit import RateLimitCheck
 from mailbasic.policy.checks.recipient import RecipientCheck
 from mailbasic.policy.checks.sender_login import SenderLoginCheck
@@ -22,4 +23,4 @@ class Check(Protocol):
 
 CHECKS = {check.name: check for check in (SizeCheck, SrsSenderCheck, SenderLoginCheck,
                                            RateLimitCheck, RecipientCheck, InactiveCheck,
-                                           QuotaCheck)}
+                                           QuotaCheck, QuotaAloneCheck)}

@@ -25,6 +25,7 @@ from mailbasic.devstack.layout import Ports
 
 TEMPLATE_DATABASE = "mailbasic_template"
 RATE_LIMIT_RECIPIENTS = 40
+ROLE_MAILBOX = "hostmaster-desk@example.net"
 _database_numbers = itertools.count(1)
 
 
@@ -37,7 +38,9 @@ def start(server) -> None:
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="mailbasic-test-stack-"))
     # A recipient rate limit low enough for a test to reach through Postfix.
-    stack = Stack(root, Ports.free(), rate_recipients_per_hour=RATE_LIMIT_RECIPIENTS)
+    # A role mailbox for postmaster@ and abuse@ (tests/e2e/test_mail_path.py makes it).
+    stack = Stack(root, Ports.free(), rate_recipients_per_hour=RATE_LIMIT_RECIPIENTS,
+                  role_mailbox=ROLE_MAILBOX)
     stack.prepare()
     yield stack
     stack.down()

@@ -40,11 +40,17 @@ def send_mx(stack, raw: bytes, recipient: str = CAROL[0]) -> None:
 
 
 def fetch(stack, tls_context, subject: str) -> email.message.EmailMessage:
-    """Wait until the message with this subject arrived, and return it."""
+    """Wait until the message with this subject arrived at carol's, and return it."""
+    return fetch_as(stack, tls_context, CAROL, subject)
+
+
+def fetch_as(stack, tls_context, login: tuple[str, str],
+             subject: str) -> email.message.EmailMessage:
+    """Wait until a message whose subject contains `subject` is in login's INBOX."""
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while time.monotonic() < deadline:
         with imaplib.IMAP4_SSL(HOST, stack.ports.imaps, ssl_context=tls_context) as client:
-            client.login(*CAROL)
+            client.login(*login)
             client.select("INBOX", readonly=True)
             _, found = client.search("UTF-8", "SUBJECT", f'"{subject}"'.encode())
             if found[0]:

@@ -12,7 +12,7 @@ STACK_DIR ?= .stack
 # Servers the service runs on, tools the tests use, headers the Python packages build on.
 DEBIAN_PACKAGES := \
 	postgresql libpq-dev \
-	postfix postfix-pgsql \
+	postfix \
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-pgsql dovecot-sieve \
 	spamassassin spamd \
 	clamav clamav-daemon \
@@ -21,7 +21,7 @@ DEBIAN_PACKAGES := \
 # The reference milters the benchmark compares against.
 BENCH_PACKAGES := clamav-milter spamass-milter spamc
 
-.PHONY: all deps debian-packages run stop test deploy bench clean
+.PHONY: all deps debian-packages run stop test deploy bench soak clean
 
 all: test
 
@@ -66,6 +66,13 @@ bench: deps
 	$(VENV)/bin/python bench/milter_bench.py
 	$(VENV)/bin/python bench/policy_bench.py
 	$(VENV)/bin/python bench/rules_bench.py
+	$(VENV)/bin/python bench/cli_bench.py
+
+# Mail under load while every component is killed, restarted and frozen on a schedule
+# (tests/soak/run_soak.py); bounded in time, not part of `make test`.
+SOAK_MINUTES ?= 10
+soak: deps
+	$(VENV)/bin/python -m tests.soak.run_soak --minutes $(SOAK_MINUTES)
 
 clean: stop
 	rm -rf $(VENV) $(ANSIBLE_VENV) $(STACK_DIR) *.egg-info

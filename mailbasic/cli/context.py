@@ -7,15 +7,17 @@ import logging
 import sys
 from contextlib import AbstractContextManager
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from mailbasic import db
-from mailbasic.config import Settings, load_settings
 from mailbasic.errors import InvalidInput
+
+if TYPE_CHECKING:  # SQLAlchemy and the settings are imported by the commands that use them
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from mailbasic.config import Settings
 
 
 class CliContext:
@@ -24,14 +26,25 @@ class CliContext:
 
     @cached_property
     def settings(self) -> Settings:
+        from mailbasic.config import load_settings
+
         return load_settings(self.config_path)
 
     @cached_property
     def engine(self) -> Engine:
+        from mailbasic import db
+
         return db.make_engine(self.settings)
 
     def transaction(self) -> AbstractContextManager[Session]:
+        from mailbasic import db
+
         return db.transaction(self.engine)
+
+    def close(self) -> None:
+        """Close the engine's connections, if the command made one."""
+        if "engine" in self.__dict__:
+            self.__dict__.pop("engine").dispose()
 
 
 pass_context = click.make_pass_decorator(CliContext)

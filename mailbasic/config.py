@@ -83,6 +83,9 @@ class Settings:
     # None for a component that needs no database (the SRS table): its configuration
     # holds no credentials at all.
     database_url: str | None = None
+    # The daemons' client-side deadline on every database call (a frozen server answers
+    # nothing, so only the client can keep time): past it, 451 / TEMP.
+    database_deadline: float = 10.0
     service_domain: str = "example.net"
     # The names the service's own servers answer as; none of them can be a hosted domain.
     host_names: tuple[str, ...] | None = None   # default: mail.<service domain>
@@ -101,6 +104,11 @@ class Settings:
     bcrypt_cost: int = 11
     milter_socket: str = "inet:10030@127.0.0.1"
     spool_threshold: int = 256 * 1024
+    # Bodies above the threshold, mode 0600; emptied when the milter starts (a killed
+    # milter leaves the messages it was reading).
+    spool_directory: str = "/var/spool/mailbasic"
+    # `mailbasic lookups`: Postfix's account lookups (socketmap) with deadlines.
+    lookup_socket: str = "unix:/run/mailbasic/lookups.sock"
     spamd_host: str = "127.0.0.1"
     spamd_port: int = 783
     spamd_timeout: float = 20.0
@@ -338,6 +346,13 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
+def _deadline(value: Any) -> float:
+    # Well below Postfix's milter and policy timeouts, and long enough for a busy server.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 60:
+        raise ValueError("must be a number of seconds from 1 to 60")
+    return float(value)
+
+
 def _listen_socket(value: Any) -> str:
     """Where a daemon of ours listens, in libmilter's notation (also for the policy)."""
     socket = _string(value)
@@ -452,6 +467,9 @@ def _quota_refusal(value: Any) -> str:
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _database_url),
+    ("database", "deadline"): ("database_deadline", _deadline),
+    ("milter", "spool_directory"): ("spool_directory", _absolute_path),
+    ("lookups", "socket"): ("lookup_socket", _unix_socket),
     ("service", "domain"): ("service_domain", _domain),
     ("service", "host_names"): ("host_names", _domains),
     ("service", "reserved_local_parts"): ("reserved_local_parts", _local_parts),

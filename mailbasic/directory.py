@@ -10,14 +10,18 @@ up across several daemons.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Generic, Hashable, TypeVar
 
+import psycopg2
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mailbasic.config import Settings, require_database_url
+from mailbasic.dbdeadline import DEADLINE_MESSAGE
 
 Value = TypeVar("Value")
 
@@ -30,17 +34,37 @@ class TtlCache(Generic[Value]):
         self.entries: dict[Hashable, tuple[float, Value]] = {}
         self.lock = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[], Value]) -> Value:
+    def get(self, key: Hashable, load: Callable[[], Value],
+            keep: Callable[[Value], bool] = lambda value: True) -> Value:
+        """The cached value, or load() (kept for later when keep(value) says so)."""
         now = time.monotonic()
         entry = self.entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1]
         value = load()
+        if not keep(value):
+            return value
         with self.lock:
             if len(self.entries) >= self.maximum:
                 self.entries.clear()  # crude but bounded; a refill costs one query each
             self.entries[key] = (now + self.seconds, value)
         return value
+
+
+def retrying(function: Callable[..., Value]) -> Callable[..., Value]:
+    """Call once more when the pooled connection turned out dead (the database was
+    restarted): SQLAlchemy then discards the whole pool, and the second call connects
+    anew, so the first message after a restart is not refused. A call that ran into the
+    deadline (a frozen database) is not repeated: that would double the wait."""
+    @functools.wraps(function)
+    def call(*arguments: object, **keywords: object) -> Value:
+        try:
+            return function(*arguments, **keywords)
+        except DBAPIError as error:
+            if not error.connection_invalidated or DEADLINE_MESSAGE in str(error.orig):
+                raise
+        return function(*arguments, **keywords)
+    return call
 
 
 @dataclass(frozen=True)
@@ -131,18 +155,29 @@ class Directory:
             return self.usage.get(login, lambda: self._read_usage(login))
         return self._read_usage(login)
 
+    @retrying
     def _read_usage(self, login: str) -> int:
         """Often, so it skips SQLAlchemy's statement machinery: a pooled DBAPI
-        connection, one cursor."""
+        connection, one cursor. Its failures are reported as SQLAlchemy's would be, so
+        the daemons' boundaries name them ("database unavailable")."""
         connection = self.engine.raw_connection()
         try:
             with connection.cursor() as cursor:
                 cursor.execute(_USAGE_SQL, (login,))
                 row = cursor.fetchone()
+        except psycopg2.Error as error:
+            dead = connection.dbapi_connection is None or bool(
+                getattr(connection.dbapi_connection, "closed", False)) or isinstance(
+                error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+            if dead:
+                connection.invalidate()
+            raise OperationalError(_USAGE_SQL, (login,), error,
+                                   connection_invalidated=dead) from None
         finally:
             connection.close()  # back to the pool
         return row[0] if row else 0
 
+    @retrying
     def count(self, login: str, messages: int, recipients: int) -> tuple[int, int]:
         """Add to this hour's counters of `login`; return the new totals."""
         with self.engine.connect() as connection:  # autocommit: the upsert is atomic
@@ -159,6 +194,7 @@ class Directory:
             return self._query_recipient(*split(self.role_mailbox))
         return found
 
+    @retrying
     def _query_recipient(self, local_part: str, domain: str) -> Recipient | None:
         with self.engine.connect() as connection:
             row = connection.execute(_RECIPIENT, {"local_part": local_part,
@@ -168,6 +204,7 @@ class Directory:
         return Recipient(mailbox_id=row[0], login=row[1], active=bool(row[2]),
                          quota_bytes=row[3] or 0)
 
+    @retrying
     def _load_addresses(self, login: str) -> frozenset[str]:
         local_part, domain = split(login)
         with self.engine.connect() as connection:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from mailbasic.config import Settings
 from mailbasic.errors import NotAllowed
-from mailbasic.rules.redirects import remove_redirects_to
 from mailbasic.schema import Forward, QuotaUsage, ReleasedAddress
 
 
@@ -34,6 +33,8 @@ def release(session: Session, addresses: list[str], customer_id: int) -> None:
         index_elements=[ReleasedAddress.address],
         set_={"customer_id": statement.excluded.customer_id, "released_at": func.now()}))
     session.execute(delete(Forward).where(func.lower(Forward.target).in_(lowered)))
+    # Here, not at the top: the Sieve reader is heavy, and most commands never get here.
+    from mailbasic.rules.redirects import remove_redirects_to
     remove_redirects_to(session, lowered)
 
 

@@ -26,6 +26,7 @@ from mailbasic.devstack.layout import Ports
 TEMPLATE_DATABASE = "mailbasic_template"
 RATE_LIMIT_RECIPIENTS = 40
 ROLE_MAILBOX = "hostmaster-desk@example.net"
+DATABASE_DEADLINE = 5.0
 _database_numbers = itertools.count(1)
 
 
@@ -39,8 +40,10 @@ def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="mailbasic-test-stack-"))
     # A recipient rate limit low enough for a test to reach through Postfix.
     # A role mailbox for postmaster@ and abuse@ (tests/e2e/test_mail_path.py makes it).
+    # A short database deadline: tests/e2e/test_faults.py waits it out with a frozen
+    # PostgreSQL.
     stack = Stack(root, Ports.free(), rate_recipients_per_hour=RATE_LIMIT_RECIPIENTS,
-                  role_mailbox=ROLE_MAILBOX)
+                  role_mailbox=ROLE_MAILBOX, database_deadline=DATABASE_DEADLINE)
     stack.prepare()
     yield stack
     stack.down()
@@ -81,7 +84,14 @@ def srs(postgres: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def postfix(dovecot: Stack, milter: Stack, policy: Stack, srs: Stack) -> Stack:
+def lookups(postgres: Stack) -> Stack:
+    start(postgres.lookups)
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: Stack, milter: Stack, policy: Stack, srs: Stack,
+            lookups: Stack) -> Stack:
     start(dovecot.postfix)
     return dovecot
 

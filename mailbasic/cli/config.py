@@ -39,23 +39,15 @@ def group() -> None:
 
 
 @group.command()
-@_OUTPUT_DIR
 @_JSON
-@click.option("--map-dir", default="/etc/postfix/mailbasic", show_default=True,
-              help="Where Postfix will find the tables (for the main.cf lines).")
-@_PASSWORD
 @pass_context
-def postfix(context: CliContext, output_dir: Path | None, as_json: bool, map_dir: str,
-            password_stdin: bool) -> None:
-    """The pgsql lookup tables (read as the mailbasic_postfix role) and the main.cf lines
-    that use them."""
-    access = _access(context, ComponentRole.POSTFIX, password_stdin)
-    files = mtaconfig.postfix_maps(context.settings, access)
-    main_cf = mtaconfig.postfix_main_cf(context.settings, str(output_dir or map_dir))
+def postfix(context: CliContext, as_json: bool) -> None:
+    """The main.cf lines that ask `mailbasic lookups` for domains, mailboxes, aliases and
+    sender logins (Postfix holds no database password)."""
+    main_cf = mtaconfig.postfix_main_cf(context.settings)
     if as_json:
-        click.echo(json.dumps({"files": files, "main_cf": main_cf}, indent=2))
+        click.echo(json.dumps({"main_cf": main_cf}, indent=2))
         return
-    _write_or_print(files, output_dir)
     click.echo("# main.cf\n" + main_cf)
 
 

@@ -63,6 +63,10 @@ class Stack:
                                  policy_socket=f"unix:{self.layout.component('policy')}"
                                                "/policy.sock",
                                  srs_socket=f"unix:{self.layout.component('srs')}/srs.sock",
+                                 lookup_socket=f"unix:{self.layout.component('lookups')}"
+                                               "/lookups.sock",
+                                 spool_directory=str(self.layout.component("milter")
+                                                     / "spool"),
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd, **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs
@@ -70,17 +74,19 @@ class Stack:
         self.daemon_settings = replace(self.settings, database_url=self.postgres.url(
             role=ComponentRole.DAEMON.value))
         self.srs_settings = replace(self.settings, database_url=None)
+        self.lookup_settings = replace(self.settings, database_url=self.postgres.url(
+            role=ComponentRole.POSTFIX.value))
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
                                self.component_access(ComponentRole.DOVECOT))
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
-                               str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket),
-                               self.component_access(ComponentRole.POSTFIX))
+                               str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
         daemons_config = self.layout.root / "daemons.toml"
         self.milter = ServiceDaemon(self.layout, "milter", daemons_config)
         self.policy = ServiceDaemon(self.layout, "policy", daemons_config)
         self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
+        self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
         self.clamd = Clamd(self.layout, ports.clamd)
 
     def component_access(self, role: ComponentRole) -> DatabaseAccess:
@@ -90,7 +96,7 @@ class Stack:
     @property
     def servers(self) -> list:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
-                self.dovecot, self.postfix]
+                self.lookups, self.dovecot, self.postfix]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -102,7 +108,8 @@ class Stack:
         self.state.save(self.layout.state_file)
         for path, settings in ((self.layout.config_file, self.settings),
                                (self.milter.config, self.daemon_settings),
-                               (self.srs.config, self.srs_settings)):
+                               (self.srs.config, self.srs_settings),
+                               (self.lookups.config, self.lookup_settings)):
             path.write_text(render_settings(settings))
             path.chmod(0o600)
         self.certificates.create(f"mail.{self.state.service_domain}")
@@ -122,7 +129,8 @@ class Stack:
                 started.append(scanner)
             started.append(self.postgres)
             self.start_database()
-            for server in (self.milter, self.policy, self.srs, self.dovecot, self.postfix):
+            for server in (self.milter, self.policy, self.srs, self.lookups, self.dovecot,
+                           self.postfix):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -159,6 +167,7 @@ class Stack:
             f"  mailbasic milter     {self.milter.socket}",
             f"  mailbasic policy     {self.policy.socket}",
             f"  mailbasic srs        {self.srs.socket}",
+            f"  mailbasic lookups    {self.lookups.socket}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

@@ -15,6 +15,7 @@ from pathlib import Path
 from mailbasic.devstack.layout import Layout
 import grp
 import os
+import signal
 import socket
 
 from mailbasic.devstack.process import stop_pidfile, wait_until
@@ -56,12 +57,20 @@ class ServiceDaemon:
         return True
 
     def stop(self) -> None:
+        """The whole process group: the daemon and whatever it forked (policy workers)."""
         if self.process is None:  # started by an earlier `mailbasic-stack up`
-            stop_pidfile(self.pidfile, f"mailbasic {self.name}")
+            stop_pidfile(self.pidfile, f"mailbasic {self.name}", group=True)
             return
-        self.process.terminate()  # our child: wait for it, or it lingers as a zombie
+        _signal_group(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=30)  # our child: wait, or it lingers as a zombie
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def _signal_group(leader: int, number: int) -> None:
+    try:
+        os.killpg(leader, number)   # started with start_new_session: its own group
+    except ProcessLookupError:
+        pass

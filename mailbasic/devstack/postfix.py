@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grp
 import os
 
 from mailbasic import mtaconfig
@@ -11,16 +10,14 @@ from mailbasic.devstack.layout import HOST, Layout, Ports
 from mailbasic.devstack.process import chown, is_running, read_pid, start_daemon, greeting, run, stop_pidfile, wait_until
 from mailbasic.devstack.templating import render
 from mailbasic.devstack.tls import Certificates
-from mailbasic.mtaconfig import DatabaseAccess
 
 
 class Postfix:
     name = "postfix"
 
     def __init__(self, layout: Layout, ports: Ports, settings: Settings,
-                 certificates: Certificates, lmtp_socket: str, auth_socket: str,
-                 access: DatabaseAccess) -> None:
-        self.layout, self.ports, self.access = layout, ports, access
+                 certificates: Certificates, lmtp_socket: str, auth_socket: str) -> None:
+        self.layout, self.ports = layout, ports
         self.settings, self.certificates = settings, certificates
         self.lmtp_socket, self.auth_socket = lmtp_socket, auth_socket
         self.directory = layout.component(self.name)
@@ -58,20 +55,12 @@ class Postfix:
                           self.directory / "data"):
             directory.mkdir(parents=True, exist_ok=True)
         chown(self.directory / "data", "postfix")
-        maps = self.directory / "maps"
-        maps.mkdir(exist_ok=True)
-        postfix_group = grp.getgrnam("postfix").gr_gid if os.geteuid() == 0 else -1
-        for name, content in mtaconfig.postfix_maps(self.settings, self.access).items():
-            path = maps / name
-            path.write_text(content)
-            path.chmod(0o640)  # holds the database password; proxymap reads it
-            os.chown(path, -1, postfix_group)
         render("main.cf", self.config_directory / "main.cf",
                queue_directory=self.queue_directory, data_directory=self.directory / "data",
                log_file=self.logfile, log_directory=self.logfile.parent, host=HOST,
                service_domain=self.settings.service_domain,
                lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket,
-               lookups=mtaconfig.postfix_main_cf(self.settings, str(maps)),
+               lookups=mtaconfig.postfix_main_cf(self.settings),
                key=self.certificates.key, certificate=self.certificates.certificate,
                milter_socket=self.settings.milter_socket.removeprefix("unix:"),
                policy_socket=self.settings.policy_socket.removeprefix("unix:"))

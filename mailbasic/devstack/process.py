@@ -125,13 +125,15 @@ def is_running(pid: int) -> bool:
     return True
 
 
-def stop_pidfile(pidfile: Path, what: str, timeout: float = 30) -> None:
-    """SIGTERM the process named in the pidfile and wait until it is gone."""
+def stop_pidfile(pidfile: Path, what: str, timeout: float = 30, group: bool = False) -> None:
+    """SIGTERM the process named in the pidfile (with group: its whole process group,
+    which it leads) and wait until it is gone."""
     pid = read_pid(pidfile)
     if pid is None or not is_running(pid):
         return
-    os.kill(pid, signal.SIGTERM)
+    send = os.killpg if group else os.kill
+    send(pid, signal.SIGTERM)
     try:
         wait_until(lambda: not is_running(pid), what=f"{what} exit", timeout=timeout)
     except StackError:
-        os.kill(pid, signal.SIGKILL)
+        send(pid, signal.SIGKILL)

@@ -11,15 +11,18 @@ import logging
 import os
 import re
 
+from pathlib import Path
+
 import Milter
 
+from mailbasic import dbdeadline
 from mailbasic.config import Settings
 from mailbasic.mailer import Mailer
 from mailbasic.milter.decisions import (AddHeader, AddRecipient, ChangeSender, DeleteHeader,
                                         DeleteRecipient, Outcome, QueueNotification,
                                         ReplaceBody, Reply, SendMessage)
 from mailbasic.milter.message import Client, Message
-from mailbasic.milter.spool import Spool
+from mailbasic.milter.spool import SPOOL_PREFIX, Spool
 from mailbasic.milter.stages import Pipeline
 from mailbasic.milter.transactions import TransactionLog, make_record
 
@@ -87,7 +90,7 @@ class MailbasicMilter(Milter.Base):
                                  [Outcome("size", "reject", "announced SIZE")], str(refusal))
             self._reset()
             return self._refuse(refusal)
-        self.spool = Spool(self.settings.spool_threshold)
+        self.spool = Spool(self.settings.spool_threshold, self.settings.spool_directory)
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -222,6 +225,16 @@ class MailbasicMilter(Milter.Base):
                  ",".join(recipient.strip("<>") for recipient in message.recipients))
 
 
+def prepare_spool_directory(path: str) -> None:
+    """Ours alone (0700), and emptied: a milter that was killed left the bodies it was
+    reading, and nothing else reads them."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    for leftover in Path(path).glob(f"{SPOOL_PREFIX}*"):
+        leftover.unlink(missing_ok=True)
+        log.info("milter: removed spool file %s left by an earlier run", leftover.name)
+
+
 def configure(settings: Settings, pipeline: Pipeline | None = None,
               transactions: TransactionLog | None = None) -> None:
     """Build what every connection shares, once: settings, stages, the log's engine."""
@@ -233,6 +246,8 @@ def configure(settings: Settings, pipeline: Pipeline | None = None,
 
 def run(settings: Settings) -> None:
     """Serve milter connections on settings.milter_socket until stopped."""
+    dbdeadline.install(settings.database_deadline)
+    prepare_spool_directory(settings.spool_directory)
     configure(settings)
     if settings.milter_socket.startswith("unix:"):
         os.umask(0o007)  # the socket: ours and our group's (postfix), nobody else's

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+SPOOL_PREFIX = "mailbasic-"
+
+
 class Spool:
     def __init__(self, threshold: int, directory: str | None = None) -> None:
         self.threshold = threshold
@@ -28,7 +31,7 @@ class Spool:
             self._memory += data
             return
         if self._file is None:
-            handle, name = tempfile.mkstemp(prefix="mailbasic-", dir=self.directory)
+            handle, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self.directory)
             self._path = Path(name)
             self._file = os.fdopen(handle, "wb")
             self._file.write(self._memory)

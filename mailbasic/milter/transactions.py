@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 
 from mailbasic import smtplog
 from mailbasic.config import Settings, require_database_url
+from mailbasic.directory import retrying
 from mailbasic.milter.decisions import Outcome, QueueNotification
 from mailbasic.milter.message import Client
 from mailbasic.sms import store as sms_store
@@ -21,6 +22,7 @@ class TransactionLog:
         self.engine = create_engine(require_database_url(settings), pool_size=10, max_overflow=40,
                                     connect_args={"connect_timeout": 5})
 
+    @retrying
     def record(self, entry: TransactionRecord,
                notifications: Iterable[QueueNotification] = ()) -> None:
         """The log record and the message's SMS notifications, in one transaction."""

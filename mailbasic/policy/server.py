@@ -7,14 +7,17 @@ Postfix then applies smtpd_policy_service_default_action (451), never DUNNO.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
 import socketserver
 
+import psycopg2
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailbasic import dbdeadline
 from mailbasic.config import Settings
 from mailbasic.policy.decide import Policy
 from mailbasic.policy.protocol import ProtocolError, answer, read_request
@@ -42,7 +45,7 @@ class PolicyHandler(socketserver.StreamRequestHandler):
                 return
             try:
                 action = self.server.policy.decide(attributes)
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, psycopg2.Error) as error:
                 log.error("%s: check=- action=none reason=database unavailable (%s); "
                           "closing without an answer", attributes.get("queue_id") or
                           "NOQUEUE", str(error).splitlines()[0])
@@ -93,18 +96,35 @@ def bind(settings: Settings):
     return server
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker must never outlive the daemon that forked it (it would go on answering
+    with stale settings, unseen by init scripts and units): the kernel sends it SIGTERM
+    when its parent dies, however the parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:   # the parent died before prctl took effect (fork race)
+        os._exit(0)
+
+
 def run(settings: Settings) -> None:
     """Bind once, then serve from policy.workers processes accepting on the one socket: one
     process's threads share one GIL, and a busy GIL is what lengthens the slowest answers.
     Each process builds its own Policy (database pool, caches) after the fork."""
+    dbdeadline.install(settings.database_deadline)
     server = bind(settings)
     log.info("mailbasic policy daemon listening on %s with %d processes",
              settings.policy_socket, settings.policy_workers)
     children = []
+    parent = os.getpid()
     for _ in range(settings.policy_workers - 1):
         pid = os.fork()
         if pid == 0:
             children = []
+            die_with_parent(parent)
             break
         children.append(pid)
     server.policy = Policy(settings)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, text
 
-from mailbasic.directory import TtlCache, split
+from mailbasic.directory import TtlCache, retrying, split
 from mailbasic.rules import sieve
 from mailbasic.rules.decide import ForwardRule, RecipientRules, VacationRule
 from mailbasic.rules.evaluate import compile_script
@@ -56,6 +56,7 @@ class RulesStore:
         address = address.lower()
         return self.cache.get(address, lambda: self._load(address))
 
+    @retrying
     def claim_vacation_reply(self, mailbox_id: int, sender: str, interval_days: int) -> bool:
         """True when no reply went to this sender within the interval; records this one."""
         with self.engine.connect() as connection:
@@ -65,6 +66,7 @@ class RulesStore:
             connection.commit()
         return row is not None
 
+    @retrying
     def _load(self, address: str) -> RecipientRules | None:
         local_part, domain = split(address)
         local_part = local_part.split("+", 1)[0]  # login+detail reaches login

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from mailbasic.directory import TtlCache
+from mailbasic.directory import TtlCache, retrying
 from mailbasic.milter.decisions import QueueNotification
 from mailbasic.rules.store import split
 from mailbasic.schema.sms import SmsOutbox, SmsRuleKind
@@ -51,6 +51,7 @@ class SmsStore:
         """None when the address reaches no mailbox here, or its SMS are off."""
         return self.cache.get(address.lower(), lambda: self._load(address.lower()))
 
+    @retrying
     def _load(self, address: str) -> SmsProfile | None:
         local_part, domain = split(address)
         with self.engine.connect() as connection:

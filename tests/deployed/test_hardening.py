@@ -23,7 +23,7 @@ from tests.deployed.test_deployed_service import HOST, fetch_imaps, send_mx, uni
 
 DAEMONS_CONFIG = Path("/etc/mailbasic/daemons.toml")
 SRS_CONFIG = Path("/etc/mailbasic/srs.toml")
-POSTFIX_MAP = Path("/etc/postfix/mailbasic/virtual-domains.cf")
+LOOKUPS_CONFIG = Path("/etc/mailbasic/lookups.toml")
 DOVECOT_SQL = Path("/etc/dovecot/dovecot-sql.conf.ext")
 # ansible/inventory/local.ini: where postmaster@ and abuse@ of every domain go.
 ROLE_MAILBOX = ("hostmaster-desk@example.net", "the role mailbox's deployed secret")
@@ -162,17 +162,13 @@ def test_auth_guessing_is_rate_limited_per_client(customer, tls_context):
 
 
 def connect(config_text: str):
-    """A connection with the credentials in a deployed file (Postfix map, Dovecot SQL
-    configuration or mailbasic TOML)."""
-    if config_text.lstrip().startswith(("#", "[")) and "[database]" in config_text:
+    """A connection with the credentials in a deployed file (Dovecot's SQL configuration
+    or a mailbasic TOML file)."""
+    if "[database]" in config_text:
         return psycopg2.connect(tomllib.loads(config_text)["database"]["url"]
                                 .replace("postgresql+psycopg2://", "postgresql://"))
     fields = dict(re.findall(r"^(\w+) = (.*)$", config_text, re.MULTILINE))
-    if "connect" in fields:  # Dovecot: libpq's key=value string
-        return psycopg2.connect(fields["connect"].replace("\\'", "'"))
-    host, port = fields["hosts"].removeprefix("inet:").split(":")
-    return psycopg2.connect(host=host, port=port, dbname=fields["dbname"],
-                            user=fields["user"], password=fields["password"])
+    return psycopg2.connect(fields["connect"].replace("\\'", "'"))  # libpq key=value
 
 
 def refused(connection, statement: str) -> bool:
@@ -186,8 +182,8 @@ def refused(connection, statement: str) -> bool:
     return False
 
 
-def test_postfix_reads_its_views_and_nothing_else():
-    connection = connect(POSTFIX_MAP.read_text())
+def test_postfix_s_lookups_read_their_views_and_nothing_else():
+    connection = connect(LOOKUPS_CONFIG.read_text())
     try:
         assert not refused(connection, "SELECT count(*) FROM postfix_domains")
         for statement in ("DELETE FROM mailboxes", "SELECT * FROM mailboxes",
@@ -231,7 +227,7 @@ def test_each_component_holds_only_its_own_credentials():
     admin_password = re.match(r"^[^:]+://[^:]+:([^@]+)@", admin_url).group(1)
     assert "[database]" not in SRS_CONFIG.read_text()  # the SRS table: no database
     readers = [*Path("/etc/postfix").rglob("*"), *Path("/etc/dovecot").rglob("*"),
-               DAEMONS_CONFIG, SRS_CONFIG]
+               DAEMONS_CONFIG, SRS_CONFIG, LOOKUPS_CONFIG]
     for path in readers:
         if path.is_file():
             assert admin_password not in path.read_text(errors="replace"), path

@@ -5,7 +5,8 @@ import io
 import pytest
 
 from mailbasic.srs import Srs
-from mailbasic.srsmap import NetstringError, ReverseTable, netstring, read_netstring
+from mailbasic.socketmap import NetstringError, netstring, read_netstring
+from mailbasic.srsmap import ReverseTable
 
 SRS = Srs([b"a secret for the tests"])
 TABLE = ReverseTable(SRS, "srs.example.net")

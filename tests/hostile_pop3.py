@@ -9,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from tests.loopback import LoopbackServer
+
 LINE = b"x" * 998 + b"\r\n"
 
 
@@ -19,7 +21,7 @@ class Served:
     body_size: int       # the size RETR sends (lines of x after a small header)
 
 
-class HostilePop3:
+class HostilePop3(LoopbackServer):
     def __init__(self, messages: list[Served], *, banner: bytes = b"+OK ready",
                  login_reply: bytes = b"+OK logged in", trickle_listing: bool = False) -> None:
         self.messages, self.banner, self.login_reply = messages, banner, login_reply
@@ -27,21 +29,11 @@ class HostilePop3:
         self.commands: list[bytes] = []
         self.open_sessions = 0
         self.stopped = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
     def close(self) -> None:
         self.stopped.set()
-        self.listener.close()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(client,), daemon=True).start()
+        super().close()
 
     def _session(self, client: socket.socket) -> None:
         self.open_sessions += 1

@@ -28,6 +28,7 @@ from mailbasic.config import render_settings
 from mailbasic.devstack.remote_pop3 import RemotePop3
 from tests.conftest import Cli
 from tests.corpus import GTUBE
+from tests.loopback import LoopbackServer
 
 DOMAIN = "collect.example"
 MAILBASIC = str(Path(sys.executable).parent / "mailbasic")
@@ -94,20 +95,19 @@ def collect(config: Path) -> str:
 
 def nothing_due(settings) -> None:
     """As if every account had just been collected."""
-    engine = db.make_engine(settings)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("UPDATE collect_accounts SET last_run_at = now()"))
-    finally:
-        engine.dispose()
+    _set_last_run(settings, "now()")
 
 
 def make_due(settings) -> None:
     """As if every account's interval had passed."""
+    _set_last_run(settings, "NULL")
+
+
+def _set_last_run(settings, value: str) -> None:
     engine = db.make_engine(settings)
     try:
         with engine.begin() as connection:
-            connection.execute(text("UPDATE collect_accounts SET last_run_at = NULL"))
+            connection.execute(text(f"UPDATE collect_accounts SET last_run_at = {value}"))
     finally:
         engine.dispose()
 
@@ -213,25 +213,14 @@ def test_a_certificate_nobody_vouches_for_is_a_tls_failure(postfix, remote, coll
     assert subjects(postfix, mailbox) == []
 
 
-class DroppingProxy:
+class DroppingProxy(LoopbackServer):
     """Forwards a POP3 session to the real server, but the first time the client asks
     for message `number` it passes a few bytes of the answer and then cuts both sides."""
 
     def __init__(self, port: int, number: int) -> None:
         self.target, self.trigger = port, f"RETR {number}\r\n".encode()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.dropped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(client,), daemon=True).start()
+        super().__init__()
 
     def _session(self, client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", self.target)) as server:
@@ -255,8 +244,6 @@ class DroppingProxy:
                             return
                         sockets[key.fileobj].sendall(data)
 
-    def close(self) -> None:
-        self.listener.close()
 
 
 def test_a_connection_dropped_mid_retrieve_loses_nothing_and_doubles_nothing(
@@ -368,7 +355,7 @@ def test_a_message_larger_than_announced_is_cut_off_in_bounded_memory(
 def test_a_message_announced_too_large_is_never_retrieved(postfix, collecting, tmp_path):
     from tests.hostile_pop3 import HostilePop3, Served
     server = HostilePop3([Served("big", 30 * MIB, 2 * MIB), Served("fine", 300, 300)])
-    settings, cli, config = allowing(collecting, tmp_path, server.port,
+    _settings, cli, config = allowing(collecting, tmp_path, server.port,
                                      message_size_limit=MIB)
     mailbox = f"big.collects@{DOMAIN}"
     try:
@@ -389,7 +376,7 @@ def test_a_message_announced_too_large_is_never_retrieved(postfix, collecting, t
 def test_a_slow_server_holds_up_only_its_own_account(postfix, remote, collecting, tmp_path):
     from tests.hostile_pop3 import HostilePop3
     slow = HostilePop3([], trickle_listing=True)
-    settings, cli, config = allowing(collecting, tmp_path, slow.port,
+    _settings, cli, config = allowing(collecting, tmp_path, slow.port,
                                      collect_account_seconds=15)
     stuck, quick = f"stuck.collects@{DOMAIN}", f"gail.collects@{DOMAIN}"
     remote.deliver("gail@provider.example", message("while the other is stuck"))
@@ -419,7 +406,7 @@ def test_two_runs_at_once_share_the_accounts(postfix, remote, collecting, tmp_pa
     run leaves that account to it and collects the others (no job-wide lock)."""
     from tests.hostile_pop3 import HostilePop3
     slow = HostilePop3([], trickle_listing=True)
-    settings, cli, config = allowing(collecting, tmp_path, slow.port,
+    _settings, cli, config = allowing(collecting, tmp_path, slow.port,
                                      collect_account_seconds=20, collect_workers=1)
     stuck, quick = f"kurt.collects@{DOMAIN}", f"lisa.collects@{DOMAIN}"
     remote.deliver("lisa@provider.example", message("collected by the second run"))
@@ -483,7 +470,7 @@ def test_errors_quote_nothing_the_server_says(postfix, collecting, tmp_path):
     closed = socket.create_server(("127.0.0.1", 0))
     nobody = closed.getsockname()[1]
     closed.close()
-    settings, cli, config = allowing(collecting, tmp_path, chatty.port, smtp_like.port,
+    _settings, cli, config = allowing(collecting, tmp_path, chatty.port, smtp_like.port,
                                      nobody)
     expected = {chatty.port: "logging in: login refused",
                 smtp_like.port: "connecting: protocol error",

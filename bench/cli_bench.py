@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import results_file
+
 from mailbasic.config import render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import Ports

@@ -14,7 +14,11 @@ peak RSS <= 150 MB. Run with `make bench`; raw figures go to bench/results/.
 from __future__ import annotations
 
 import argparse
+import grp
+import os
 import shutil
+import smtplib
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,17 +26,14 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import results_file
+
 from mailbasic.config import MIB, Settings, render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import HOST, Ports
-import grp
-import os
-import smtplib
-import socket
-
 from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
 
 SENDER, RECIPIENT = "sender@bench.example", "rcpt@bench.example"
@@ -126,7 +127,7 @@ def start_reference(processes: Processes, root: Path, stack: Stack) -> str:
                      "--", "-d", HOST, "-p", str(stack.ports.spamd)],
                     root / "spamass-milter.log")
     for path in (clamav, spamass):
-        wait_until(lambda: unix_accepts(path), what=f"reference milter {path.name}",
+        wait_until(partial(unix_accepts, path), what=f"reference milter {path.name}",
                    timeout=30)
     return f"unix:{clamav},unix:{spamass}"
 
@@ -168,7 +169,7 @@ disable_dns_lookups = yes
     (etc / "master.cf").write_text(services + "".join(internal))
     subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
     for port, _ in variants.values():
-        wait_until(lambda: greeting(port, b"220"), what=f"Postfix on {port}", timeout=30)
+        wait_until(partial(greeting, port, b"220"), what=f"Postfix on {port}", timeout=30)
     return etc
 
 

@@ -19,15 +19,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import results_file
 from sqlalchemy import text
 
-import results_file
 from mailbasic import accounts, db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import Ports
 from mailbasic.devstack.process import wait_until
-
 
 
 def populate(settings: Settings, customers: int) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from results_file import save
+
 from mailbasic import db
 from mailbasic.accounts import add_customer, add_domain
 from mailbasic.devstack import HOST, Stack
@@ -47,7 +48,8 @@ def fifty_filters(number: int) -> str:
     ]
     for n in range(49):
         lines.append(f"if {kinds[n % len(kinds)].format(n=n)} {{ fileinto \"Folder {n}\"; }}")
-    lines.append(f'if header :contains "subject" "weekly report" {{ fileinto "Reports {number}"; }}')
+    lines.append(f'if header :contains "subject" "weekly report" '
+                 f'{{ fileinto "Reports {number}"; }}')
     return "\n".join(lines) + "\n"
 
 

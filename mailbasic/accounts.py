@@ -9,17 +9,24 @@ the caller's transaction: a refusal raised halfway leaves nothing written.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from mailbasic import released
 from mailbasic.config import Settings, check_size, is_domain_name, service_host_names
 from mailbasic.errors import AlreadyExists, InvalidInput, LimitReached, NotAllowed, NotFound
-from mailbasic import released
 from mailbasic.passwords import hash_password
-from mailbasic.schema import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Customer, Domain,
-                              Mailbox, ReceivingState)
+from mailbasic.schema import (
+    MAX_ADDRESSES,
+    MAX_MAILBOXES,
+    Address,
+    Customer,
+    Domain,
+    Mailbox,
+    ReceivingState,
+)
 from mailbasic.schema.models import LOCAL_PART_PATTERN
 from mailbasic.srs import srs_domain
 
@@ -273,7 +280,7 @@ def deactivate(session: Session, mailbox: str, reason: str | None) -> Mailbox:
         raise NotAllowed(f"mailbox {mailbox} is already deactivated")
     found.receiving_state = ReceivingState.DEACTIVATED
     found.deactivated_reason = reason
-    found.deactivated_at = datetime.now(timezone.utc)
+    found.deactivated_at = datetime.now(UTC)
     return found
 
 
@@ -285,7 +292,7 @@ def reactivate(session: Session, mailbox: str) -> Mailbox:
     found.deactivated_reason = None
     found.deactivated_at = None
     # The inactivity rules count from here, or the mailbox would be deactivated again.
-    found.reactivated_at = datetime.now(timezone.utc)
+    found.reactivated_at = datetime.now(UTC)
     return found
 
 

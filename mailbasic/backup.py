@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -116,13 +117,14 @@ def _user_or_id(value: str) -> str | int:
     return int(value) if value.isdigit() else value
 
 
-def write_manifest(directory: Path, manifest: dict) -> None:
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def read_manifest(backup: Path) -> dict:
+def read_manifest(backup: Path) -> dict[str, Any]:
     try:
-        return json.loads((backup / MANIFEST).read_text())
+        manifest: dict[str, Any] = json.loads((backup / MANIFEST).read_text())
+        return manifest
     except (OSError, ValueError) as error:
         raise BackupError(f"{backup}: unreadable manifest: {error}") from None
 

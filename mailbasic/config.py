@@ -12,10 +12,11 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Literal, cast, get_args
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -77,6 +78,11 @@ RESERVED_LOCAL_PARTS = ("postmaster", "abuse", "hostmaster", "webmaster", "admin
                         "ssl-admin", "ssladmin", "security", "sysadmin", "www", "uucp",
                         "usenet", "news", "ftp", "nobody", "daemon")
 
+# The settings that take one of a few fixed values.
+UnscannableAction = Literal["tempfail", "reject"]
+QuotaRefusal = Literal["permanent", "temporary"]
+SmsContentType = Literal["application/json", "application/x-www-form-urlencoded"]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -121,7 +127,7 @@ class Settings:
     clamd_timeout: float = 30.0
     # What will never pass a virus scan is refused for good (554 5.7.1) with these texts;
     # unscannable_action = "tempfail" answers 451 instead (for an operator's migration).
-    unscannable_action: str = "reject"
+    unscannable_action: UnscannableAction = "reject"
     too_deep_text: str = ("Message refused: its MIME parts are nested too deeply to be "
                           "scanned for viruses")
     too_many_parts_text: str = ("Message refused: it has too many MIME parts to be scanned "
@@ -137,7 +143,7 @@ class Settings:
     policy_cache_seconds: float = 30.0
     inactive_text: str = ("the mailbox of this recipient is inactive and does not "
                           "receive mail")
-    quota_refusal: str = "permanent"
+    quota_refusal: QuotaRefusal = "permanent"
     rate_messages_per_hour: int = 200
     rate_recipients_per_hour: int = 1000
     policy_workers: int = 2
@@ -192,7 +198,7 @@ class Settings:
     sms_username: str | None = None
     sms_password: str | None = None
     sms_body_template: str = '{"to": "$to", "text": "$text"}'
-    sms_content_type: str = "application/json"
+    sms_content_type: SmsContentType = "application/json"
     sms_timeout: float = 10.0
     sms_per_hour: int = 10
     sms_max_attempts: int = 8
@@ -369,10 +375,10 @@ def _unix_socket(value: Any) -> str:
     return socket
 
 
-def _unscannable_action(value: Any) -> str:
-    if value not in ("tempfail", "reject"):
+def _unscannable_action(value: Any) -> UnscannableAction:
+    if value not in get_args(UnscannableAction):
         raise ValueError("must be \"tempfail\" or \"reject\"")
-    return value
+    return cast(UnscannableAction, value)
 
 
 def _spamd_user(value: Any) -> str:
@@ -416,13 +422,13 @@ def _http_url(value: Any) -> str:
     return url
 
 
-SMS_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+SMS_CONTENT_TYPES: tuple[SmsContentType, ...] = get_args(SmsContentType)
 
 
-def _sms_content_type(value: Any) -> str:
+def _sms_content_type(value: Any) -> SmsContentType:
     if value not in SMS_CONTENT_TYPES:
         raise ValueError(f"must be one of {', '.join(SMS_CONTENT_TYPES)}")
-    return value
+    return cast(SmsContentType, value)
 
 
 def _sms_template(value: Any) -> str:
@@ -458,10 +464,10 @@ def _reply_text(value: Any) -> str:
     return text
 
 
-def _quota_refusal(value: Any) -> str:
-    if value not in ("permanent", "temporary"):
+def _quota_refusal(value: Any) -> QuotaRefusal:
+    if value not in get_args(QuotaRefusal):
         raise ValueError('must be "permanent" (552 5.2.2) or "temporary" (452 4.2.2)')
-    return value
+    return cast(QuotaRefusal, value)
 
 
 # (section, key) in the TOML file -> (Settings field, parser)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable, Hashable
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 import psycopg2
 from sqlalchemy import Engine, create_engine, text
@@ -162,7 +164,7 @@ class Directory:
         the daemons' boundaries name them ("database unavailable")."""
         connection = self.engine.raw_connection()
         try:
-            with connection.cursor() as cursor:
+            with closing(connection.cursor()) as cursor:
                 cursor.execute(_USAGE_SQL, (login,))
                 row = cursor.fetchone()
         except psycopg2.Error as error:

@@ -53,11 +53,13 @@ class Doveadm:
                 process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
             except OSError as error:
                 raise DoveadmError(f"doveadm fetch: {error}") from None
+            stdout = process.stdout
+            assert stdout is not None  # stdout=PIPE
             timer = threading.Timer(TIMEOUT_SECONDS, process.kill)
             timer.start()
             try:
                 yield from _json_array_items(io.TextIOWrapper(
-                    process.stdout, encoding="utf-8", errors="surrogateescape"))
+                    stdout, encoding="utf-8", errors="surrogateescape"))
             except GeneratorExit:
                 process.kill()  # the caller stopped reading
                 raise
@@ -65,7 +67,7 @@ class Doveadm:
                 process.kill()
                 raise DoveadmError("doveadm fetch: unreadable output") from None
             finally:
-                process.stdout.close()
+                stdout.close()
                 code = process.wait()
                 timer.cancel()
             if code < 0:

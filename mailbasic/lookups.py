@@ -25,9 +25,9 @@ propagate_unmatched_extensions would): "alice+news@..." -> "alice+news@...".
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, TextClause, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbasic import dbdeadline, socketmap
@@ -112,9 +112,10 @@ class LookupTables:
                 or self._one(_ADDRESS, local_part=_without_detail(local_part), domain=domain))
 
     @retrying
-    def _one(self, query, **parameters: str) -> str | None:
+    def _one(self, query: TextClause, **parameters: str) -> str | None:
         with self.engine.connect() as connection:
-            return connection.execute(query, parameters).scalar()
+            found: str | None = connection.execute(query, parameters).scalar()
+            return found
 
 
 def _without_detail(local_part: str) -> str:

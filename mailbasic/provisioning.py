@@ -34,18 +34,20 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable, Iterator, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mailbasic.errors import InvalidInput, MailbasicError
 
 if TYPE_CHECKING:
+    from _csv import Reader as CsvReader  # what csv.reader returns
     from concurrent.futures import Executor, Future
 
     from sqlalchemy.orm import Session
 
     from mailbasic.config import Settings
-    from mailbasic.schema import Customer
+    from mailbasic.schema import Customer, Mailbox
 
 FORMATS = ("jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -149,7 +151,7 @@ def _record_from_json(line: int, text: str) -> Record:
     return record
 
 
-def _check_keys(data, allowed: set[str], what: str, required: tuple[str, ...]) -> None:
+def _check_keys(data: object, allowed: set[str], what: str, required: tuple[str, ...]) -> None:
     if not isinstance(data, dict):
         raise InvalidInput(f"{what} must be a JSON object")
     unknown = sorted(set(data) - allowed)
@@ -217,16 +219,16 @@ def read_csv(stream: TextIO) -> Iterator[Record | Unreadable]:
     for line, row in rows:
         if isinstance(row, list) and not any(cell.strip() for cell in row):
             continue
-        values = None
+        values: dict[str, str] | MailbasicError   # the row's cells by column, or its refusal
         if isinstance(row, MailbasicError):
-            failed: MailbasicError | None = row
+            values = row
         elif len(row) != len(columns):
-            failed = InvalidInput(f"{len(row)} columns, but the header has {len(columns)}")
+            values = InvalidInput(f"{len(row)} columns, but the header has {len(columns)}")
         else:
-            failed = None
             values = {name: "" for name in CSV_COLUMNS}
-            values.update((name, cell.strip()) for name, cell in zip(columns, row))
-        if values is not None and current is not None and values["customer"] == customer:
+            values.update((name, cell.strip()) for name, cell in zip(columns, row, strict=True))
+        if (isinstance(values, dict) and current is not None
+                and values["customer"] == customer):
             if isinstance(current, Record):
                 try:
                     _further_row(current, line, values)
@@ -235,8 +237,8 @@ def read_csv(stream: TextIO) -> Iterator[Record | Unreadable]:
             continue
         if current is not None:
             yield current
-        if values is None:
-            current, customer = Unreadable(line, failed), None
+        if isinstance(values, MailbasicError):
+            current, customer = Unreadable(line, values), None
             continue
         customer = values["customer"]
         try:
@@ -247,7 +249,7 @@ def read_csv(stream: TextIO) -> Iterator[Record | Unreadable]:
         yield current
 
 
-def _csv_rows(reader) -> Iterator[tuple[int, list[str] | MailbasicError]]:
+def _csv_rows(reader: CsvReader) -> Iterator[tuple[int, list[str] | MailbasicError]]:
     while True:
         try:
             row = next(reader)
@@ -351,6 +353,9 @@ def create(session: Session, settings: Settings, record: Record, progress: Progr
     _set_quota(session, mailbox.name, first.quota)
     for entry in further:
         progress.line = entry.line
+        if entry.address is None:  # the readers give every further mailbox its address
+            raise InvalidInput(f"customer {record.customer}: a further mailbox without "
+                               "an address")
         mailbox = accounts.add_mailbox(session, hashing(entry), record.customer,
                                        entry.address, entry.password)
         _store_hash(mailbox, entry, settings, checking)
@@ -375,12 +380,12 @@ def check_deferred(session: Session) -> None:
     session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
 
 
-def _store_hash(mailbox, entry: MailboxEntry, settings: Settings, checking: bool) -> None:
+def _store_hash(mailbox: Mailbox, entry: MailboxEntry, settings: Settings, checking: bool) -> None:
     if checking or entry.password_hash is None:
         return
     try:
         mailbox.password_hash = entry.password_hash.result()
-    except Exception:  # noqa: BLE001 - a broken pool: hash here, never keep the cheap one
+    except Exception:  # a broken pool: hash here, never keep the cheap one
         from mailbasic.passwords import hash_password
 
         mailbox.password_hash = hash_password(entry.password, settings.bcrypt_cost)
@@ -401,7 +406,8 @@ def _set_quota(session: Session, mailbox: str, quota: str | int | None) -> None:
 
 def describe(record: Record) -> str:
     """What the import prints for a record it made, as `customer add` would."""
-    mailboxes = [record.first_mailbox] + [entry.address for entry in record.mailboxes[1:]]
+    mailboxes = [record.first_mailbox] + [entry.address for entry in record.mailboxes[1:]
+                                          if entry.address is not None]  # all further ones
     extra = len(record.addresses)
     return (f"customer {record.customer} added with mailbox"
             f"{'es' if len(mailboxes) > 1 else ''} {' '.join(mailboxes)}"

@@ -10,9 +10,9 @@ owner may reach whoever takes the address next.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ def refuse_held(session: Session, settings: Settings, address: str,
     if held is None or held.customer_id == customer_id:
         return
     until = held.released_at + timedelta(days=settings.address_hold_days)
-    if until > datetime.now(timezone.utc):
+    if until > datetime.now(UTC):
         raise NotAllowed(f"the address {address} was given up on "
                          f"{held.released_at:%Y-%m-%d} and is held until {until:%Y-%m-%d} "
                          "(service.address_hold_days), so that mail for its former owner "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, or_, select, text
+from sqlalchemy import Connection, CursorResult, delete, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from mailbasic.schema import SmtpRecipient, SmtpTransaction
@@ -80,4 +80,4 @@ def search(session: Session, *, address: str | None = None, queue_id: str | None
 def purge(session: Session, older_than: datetime) -> int:
     result = session.execute(delete(SmtpTransaction)
                              .where(SmtpTransaction.logged_at < older_than))
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount  # a DML statement's result

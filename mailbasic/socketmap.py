@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import socketserver
-from typing import BinaryIO, Protocol
+from io import BufferedIOBase
+from typing import Protocol
 
 log = logging.getLogger("mailbasic.socketmap")
 
@@ -25,7 +26,7 @@ class NetstringError(Exception):
     pass
 
 
-def read_netstring(stream: BinaryIO) -> bytes | None:
+def read_netstring(stream: BufferedIOBase) -> bytes | None:
     """One netstring; None at a clean end of the connection."""
     digits = b""
     while (byte := stream.read(1)) != b":":
@@ -51,6 +52,7 @@ def netstring(text: str) -> bytes:
 
 class SocketmapHandler(socketserver.StreamRequestHandler):
     timeout = 600
+    server: UnixSocketmapServer
 
     def handle(self) -> None:
         while True:

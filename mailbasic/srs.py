@@ -16,7 +16,7 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from mailbasic.config import Settings
 from mailbasic.errors import InvalidInput

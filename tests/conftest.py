@@ -10,9 +10,9 @@ import itertools
 import shutil
 import ssl
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner, Result

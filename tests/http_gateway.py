@@ -28,7 +28,7 @@ class Gateway(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Gateway
 
-    def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_POST(self) -> None:  # the name http.server calls
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.requests.append((dict(self.headers), body))
         status, headers, delay = (self.server.answers.pop(0) if self.server.answers

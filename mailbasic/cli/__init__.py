@@ -11,10 +11,14 @@ import atexit
 import gc
 import importlib
 import sys
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mailbasic.errors import Conflict, DatabaseUnavailable, MailbasicError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError  # loaded only by the commands that use it
 
 # name -> (module in mailbasic.cli, attribute, the command's docstring). The docstrings
 # are the commands' own (tests/unit/test_cli_lazy.py holds them equal), kept here so
@@ -89,7 +93,7 @@ class LazyGroup(click.Group):
 class BoundaryGroup(LazyGroup):
     """Turns every refusal into `mailbasic: error: ...` and its exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as error:
@@ -115,12 +119,12 @@ def refusal_of(error: BaseException) -> MailbasicError | None:
     return MailbasicError(f"the database refused the command: {_reason(error)}")
 
 
-def _reason(error) -> str:
+def _reason(error: DBAPIError) -> str:
     text = str(error.orig or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _refuse(error: MailbasicError) -> None:
+def _refuse(error: MailbasicError) -> NoReturn:
     click.echo(f"mailbasic: error: {error}", err=True)
     sys.exit(error.exit_code)
 

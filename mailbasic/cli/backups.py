@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from mailbasic import backup, db
-from mailbasic.config import require_database_url
 from mailbasic.cli.context import CliContext, emit, json_option, pass_context
+from mailbasic.config import require_database_url
 from mailbasic.doveadm import Doveadm
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from mailbasic.cli.context import (CliContext, emit, json_option, pass_context,
-                                   password_stdin_option, read_password)
+from mailbasic.cli.context import (
+    CliContext,
+    emit,
+    json_option,
+    pass_context,
+    password_stdin_option,
+    read_password,
+)
 from mailbasic.collect import service
 from mailbasic.schema import Security
 

@@ -3,8 +3,14 @@
 import click
 
 from mailbasic import accounts
-from mailbasic.cli.context import (CliContext, emit, json_option, pass_context,
-                                   password_stdin_option, read_password)
+from mailbasic.cli.context import (
+    CliContext,
+    emit,
+    json_option,
+    pass_context,
+    password_stdin_option,
+    read_password,
+)
 from mailbasic.cli.views import customer_text, customer_view
 
 

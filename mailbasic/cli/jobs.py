@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import click
 
@@ -16,7 +17,7 @@ def group() -> None:
     """Maintenance jobs: safe to repeat and to run twice at once; one log line per action."""
 
 
-def _command(name: str, job, summary: str) -> click.Command:
+def _command(name: str, job: Callable[[JobRun], None], summary: str) -> click.Command:
     @click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
     @pass_context
     def command(context: CliContext, dry_run: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -21,7 +21,7 @@ def parse_time(value: str | None) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"not a time: {value!r} (use e.g. 2026-11-24 or "
                            "2026-11-24T10:00:00+01:00)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def transaction_view(row: SmtpTransaction) -> dict:
@@ -72,7 +72,7 @@ def search(context: CliContext, address: str | None, queue_id: str | None,
 def purge(context: CliContext, days: int | None) -> None:
     """Delete transactions older than the retention period."""
     days = days or context.settings.log_retention_days
-    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+    cutoff = datetime.now(UTC) - timedelta(days=days)
     with context.transaction() as session:
         removed = smtplog.purge(session, cutoff)
     click.echo(f"removed {removed} transactions logged before {cutoff.isoformat()}")

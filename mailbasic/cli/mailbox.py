@@ -3,8 +3,14 @@
 import click
 
 from mailbasic import accounts
-from mailbasic.cli.context import (CliContext, emit, json_option, pass_context,
-                                   password_stdin_option, read_password)
+from mailbasic.cli.context import (
+    CliContext,
+    emit,
+    json_option,
+    pass_context,
+    password_stdin_option,
+    read_password,
+)
 from mailbasic.cli.views import mailbox_text, mailbox_view
 from mailbasic.config import parse_size
 from mailbasic.errors import InvalidInput

@@ -4,8 +4,9 @@ formats: mailbasic.provisioning, README "Admin CLI")."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -15,6 +16,10 @@ from mailbasic.errors import DatabaseUnavailable, InvalidInput, MailbasicError
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from mailbasic.config import Settings
+
+    Items = list[provisioning.Record | provisioning.Unreadable]
 
 
 @click.command("import")
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
 @click.option("--jobs", type=click.IntRange(1, 256),
               help="Processes that hash the passwords (default: one per CPU; 1: none).")
 @pass_context
-def command(context: CliContext, file, kind: str | None, dry_run: bool,
+def command(context: CliContext, file: TextIO, kind: str | None, dry_run: bool,
             jobs: int | None) -> None:
     """Create customers with their mailboxes, addresses and quotas from a CSV or JSON
     lines file, one transaction per customer.
@@ -114,7 +119,8 @@ def _refusal(error: Exception) -> MailbasicError:
     return refusal
 
 
-def _create_all(context: CliContext, settings, items, outcome: _Outcome) -> None:
+def _create_all(context: CliContext, settings: Settings, items: Items,
+                outcome: _Outcome) -> None:
     from mailbasic import db
 
     for item in items:
@@ -125,7 +131,7 @@ def _create_all(context: CliContext, settings, items, outcome: _Outcome) -> None
         try:
             with db.transaction(context.engine) as session:
                 provisioning.create(session, settings, item, progress)
-        except Exception as error:  # noqa: BLE001 - refusal_of re-raises what is no refusal
+        except Exception as error:  # refusal_of re-raises what is no refusal
             refusal = _refusal(error)
             if isinstance(refusal, DatabaseUnavailable):
                 outcome.refuse(progress.line, refusal)
@@ -135,7 +141,8 @@ def _create_all(context: CliContext, settings, items, outcome: _Outcome) -> None
         outcome.done(item.line, provisioning.describe(item))
 
 
-def _check_all(context: CliContext, settings, items, outcome: _Outcome) -> None:
+def _check_all(context: CliContext, settings: Settings, items: Items,
+               outcome: _Outcome) -> None:
     """Every record in one transaction that is rolled back at the end, each in a
     savepoint of its own: a later record sees the earlier ones, as in the real run."""
     from sqlalchemy.orm import Session
@@ -153,7 +160,7 @@ def _check_all(context: CliContext, settings, items, outcome: _Outcome) -> None:
                         provisioning.create(session, settings, item, progress,
                                             checking=True)
                         provisioning.check_deferred(session)
-                except Exception as error:  # noqa: BLE001 - as in _create_all
+                except Exception as error:  # as in _create_all
                     refusal = _refusal(error)
                     outcome.refuse(progress.line, refusal)
                     if isinstance(refusal, DatabaseUnavailable):

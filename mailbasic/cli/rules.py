@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import shlex
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import BinaryIO, TextIO
 
 import click
 
@@ -50,7 +52,7 @@ def spam(context: CliContext, mailbox: str, enabled: bool | None, threshold: flo
     click.echo(message)
 
 
-def _sender_list_command(which: str):
+def _sender_list_command(which: str) -> Callable[..., None]:
     @click.argument("mailbox")
     @click.argument("sender")
     @click.option("--remove", is_flag=True, help="Take SENDER off the list.")
@@ -91,7 +93,8 @@ def filter_group() -> None:
 @click.option("--stop", is_flag=True, help="Do not run the filters after this one.")
 @pass_context
 def filter_add(context: CliContext, mailbox: str, conditions: tuple[str, ...], any_of: bool,
-               folders, redirects, copy: bool, discard: bool, keep: bool, stop: bool) -> None:
+               folders: tuple[str, ...], redirects: tuple[str, ...], copy: bool,
+               discard: bool, keep: bool, stop: bool) -> None:
     """Append a filter to MAILBOX's filters."""
     tests = tuple(parse_condition(condition) for condition in conditions)
     test = tests[0] if len(tests) == 1 else (model.AnyOf(tests) if any_of else model.AllOf(tests))
@@ -116,7 +119,7 @@ def parse_condition(text: str) -> model.Test:
     if len(words) != 3:
         raise InvalidInput(f"condition {text!r}: write FIELD MATCH VALUE")
     field, match, value = words[0].lower(), words[1].lower(), words[2]
-    if match not in ("is", "contains", "matches", "regex"):
+    if not model.is_match_type(match):
         raise InvalidInput(f"condition {text!r}: MATCH is one of is, contains, matches, regex")
     if field.startswith("header:") and len(field) > 7:
         test: model.Test = model.HeaderTest((words[0][7:],), (value,), match)
@@ -136,7 +139,7 @@ def parse_condition(text: str) -> model.Test:
 @click.argument("mailbox")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @pass_context
-def filter_import(context: CliContext, mailbox: str, file) -> None:
+def filter_import(context: CliContext, mailbox: str, file: TextIO) -> None:
     """Replace MAILBOX's filters with the Sieve script in FILE ('-': standard input)."""
     text = file.read()
     with context.transaction() as session:
@@ -178,7 +181,7 @@ def forward(context: CliContext, address: str, target: str | None, keep_copy: bo
     with context.transaction() as session:
         if remove:
             service.remove_forward(session, address)
-        else:
+        elif target:  # always, without --remove (checked above)
             service.set_forward(session, address, target, keep_copy)
     click.echo(f"{address}: forwarding removed" if remove else
                f"{address}: forwarded to {target}" + (" (copy kept)" if keep_copy else ""))
@@ -195,8 +198,9 @@ def forward(context: CliContext, address: str, target: str | None, keep_copy: bo
               "to one sender.")
 @click.option("--off", is_flag=True, help="Remove the vacation reply.")
 @pass_context
-def vacation(context: CliContext, mailbox: str, first_day, last_day, subject: str,
-             text: str | None, text_file, interval: int, off: bool) -> None:
+def vacation(context: CliContext, mailbox: str, first_day: datetime | None,
+             last_day: datetime | None, subject: str, text: str | None,
+             text_file: TextIO | None, interval: int, off: bool) -> None:
     """Set (or remove with --off) MAILBOX's vacation reply."""
     with context.transaction() as session:
         if off:
@@ -218,7 +222,8 @@ def vacation(context: CliContext, mailbox: str, first_day, last_day, subject: st
 @click.argument("file", type=click.File("rb"))
 @json_option
 @pass_context
-def test_(context: CliContext, mailbox: str, sender: str | None, file, as_json: bool) -> None:
+def test_(context: CliContext, mailbox: str, sender: str | None, file: BinaryIO,
+          as_json: bool) -> None:
     """Show what MAILBOX's rules would do with the message in FILE, and why.
     Nothing is delivered; the spam score is read from the message's X-Spam-Score."""
     raw = file.read()

@@ -44,7 +44,7 @@ def resolve(host: str, port: int) -> list[Address]:
                            f"spelling") from None
     addresses: list[Address] = []
     for *_, sockaddr in found:
-        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     return addresses

@@ -44,7 +44,7 @@ class Injector:
             raise CollectError(_UNAVAILABLE) from None
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.client is not None:
             try:
                 self.client.quit()
@@ -56,23 +56,29 @@ class Injector:
         message.seek(0)
         sender = envelope_sender(message.read(HEAD_LIMIT))
         trace = f"X-Mailbasic-Collected: from {origin}; {formatdate(usegmt=True)}\r\n"
+        client = self._connected()
         try:
-            self._expect((250,), *self.client.mail(sender))
-            self._expect((250, 251), *self.client.rcpt(recipient))
-            self._expect((354,), *self.client.docmd("DATA"))
-            self.client.send(trace.encode())
+            self._expect((250,), *client.mail(sender))
+            self._expect((250, 251), *client.rcpt(recipient))
+            self._expect((354,), *client.docmd("DATA"))
+            client.send(trace.encode())
             message.seek(0)
             while chunk := message.read(CHUNK):
-                self.client.send(chunk)
-            self.client.send(b".\r\n")
-            self._expect((250,), *self.client.getreply())
+                client.send(chunk)
+            client.send(b".\r\n")
+            self._expect((250,), *client.getreply())
         except (OSError, smtplib.SMTPException):
             raise CollectError(_UNAVAILABLE) from None
+
+    def _connected(self) -> smtplib.SMTP:
+        if self.client is None:
+            raise RuntimeError("Injector.inject outside its with block: not connected")
+        return self.client
 
     def _expect(self, codes: tuple[int, ...], code: int, text: bytes) -> None:
         if code in codes:
             return
-        self.client.rset()
+        self._connected().rset()
         if 500 <= code < 600:
             # Postfix's refusal is written for senders: it may be shown.
             raise MessageRefused(f"{code} {text.decode('utf-8', 'replace')}")

@@ -15,11 +15,18 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, ParamSpec, Protocol, TypeVar, cast
 
-from mailbasic.collect.destination import (Address, AddressRefused, Destinations,
-                                           PortRefused, Unresolvable, an)
+from mailbasic.collect.destination import (
+    Address,
+    AddressRefused,
+    Destinations,
+    PortRefused,
+    Unresolvable,
+    an,
+)
 from mailbasic.errors import MailbasicError
 from mailbasic.schema import Security
 
@@ -133,7 +140,7 @@ class _PinnedPOP3(poplib.POP3):
         self.addresses, self.deadline = addresses, deadline
         super().__init__(host, port, timeout)
 
-    def _create_socket(self, timeout):
+    def _create_socket(self, timeout: float) -> socket.socket:
         return _open(self.addresses, self.port, timeout, self.deadline)
 
 
@@ -143,11 +150,33 @@ class _PinnedPOP3SSL(poplib.POP3_SSL):
     def __init__(self, host: str, addresses: list[Address], port: int, timeout: float,
                  deadline: Deadline, context: ssl.SSLContext) -> None:
         self.addresses, self.deadline = addresses, deadline
+        self.tls_context = context  # POP3_SSL keeps it too, as .context
         super().__init__(host, port, timeout=timeout, context=context)
 
-    def _create_socket(self, timeout):
-        return self.context.wrap_socket(_open(self.addresses, self.port, timeout,
-                                              self.deadline), server_hostname=self.host)
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return self.tls_context.wrap_socket(_open(self.addresses, self.port, timeout,
+                                                  self.deadline), server_hostname=self.host)
+
+
+class _PoplibInternals(Protocol):
+    """The parts of poplib.POP3 that typeshed leaves out (they are not documented):
+    mailbasic reads multi-line answers itself, bounded, and starts TLS without CAPA."""
+
+    sock: socket.socket
+    file: BinaryIO
+    _tls_established: bool
+
+    def _shortcmd(self, line: str) -> bytes: ...  # one command, its one-line answer
+
+    def _getline(self) -> tuple[bytes, int]: ...  # one line, without its end, and its length
+
+
+def _internals(client: poplib.POP3) -> _PoplibInternals:
+    return cast(_PoplibInternals, client)
+
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 def _tls_context(server: Pop3Server) -> ssl.SSLContext:
@@ -196,18 +225,18 @@ class Pop3Session:
         self.deadline: Deadline | None = None
 
     def __enter__(self) -> Pop3Session:
-        self.deadline = Deadline(self.server.time_limit)
+        deadline = self.deadline = Deadline(self.server.time_limit)
         try:
             addresses = self._call("connecting", self.server.destinations.check,
                                    self.server.host, self.server.port)
-            self.client = self._call("connecting", self._connect, addresses)
+            self.client = self._call("connecting", self._connect, addresses, deadline)
             self._call("logging in", self._login)
         except BaseException:
             self.__exit__()
             raise
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.client is not None and self.client.sock is not None:
             self.client.close()
         if self.deadline is not None:
@@ -226,21 +255,26 @@ class Pop3Session:
             return self._call(f"retrieving message {number}", self._retrieve, number,
                               target, limit)
         except MessageTooLarge:
-            self.client.close()  # the rest of the answer was never read: unusable
+            self._connected().close()  # the rest of the answer was never read: unusable
             raise
 
     def delete(self, number: int) -> None:
-        self._call(f"deleting message {number}", self.client.dele, number)
+        self._call(f"deleting message {number}", self._connected().dele, number)
 
     def quit(self) -> None:
-        self._call("ending the session", self.client.quit)
+        self._call("ending the session", self._connected().quit)
 
-    def _connect(self, addresses: list[Address]) -> poplib.POP3:
-        server, timeout = self.server, min(self.server.timeout, self.deadline.remaining())
+    def _connected(self) -> poplib.POP3:
+        if self.client is None:
+            raise RuntimeError("Pop3Session used outside its with block: not connected")
+        return self.client
+
+    def _connect(self, addresses: list[Address], deadline: Deadline) -> poplib.POP3:
+        server, timeout = self.server, min(self.server.timeout, deadline.remaining())
         if server.security is Security.TLS:
             return _PinnedPOP3SSL(server.host, addresses, server.port, timeout,
-                                  self.deadline, _tls_context(server))
-        client = _PinnedPOP3(server.host, addresses, server.port, timeout, self.deadline)
+                                  deadline, _tls_context(server))
+        client = _PinnedPOP3(server.host, addresses, server.port, timeout, deadline)
         if server.security is Security.STARTTLS:
             try:
                 self._starttls(client)
@@ -251,21 +285,24 @@ class Pop3Session:
 
     def _starttls(self, client: poplib.POP3) -> None:
         # STLS straight away, without poplib's CAPA first: one unbounded listing less.
-        client._shortcmd("STLS")
-        client.sock = _tls_context(self.server).wrap_socket(
-            client.sock, server_hostname=self.server.host)
-        client.file = client.sock.makefile("rb")  # nothing sent before TLS is read
-        client._tls_established = True
+        internals = _internals(client)
+        internals._shortcmd("STLS")
+        internals.sock = _tls_context(self.server).wrap_socket(
+            internals.sock, server_hostname=self.server.host)
+        internals.file = internals.sock.makefile("rb")  # nothing sent before TLS is read
+        internals._tls_established = True
 
     def _login(self) -> None:
-        self.client.user(self.server.username)
-        self.client.pass_(self.server.password)
+        client = self._connected()
+        client.user(self.server.username)
+        client.pass_(self.server.password)
 
-    def _numbered(self, command: str, parse) -> list[tuple[int, object]]:
+    def _numbered(self, command: str, parse: Callable[[bytes], _T]) -> list[tuple[int, _T]]:
         """A multi-line answer of `NUMBER VALUE` lines, bounded."""
-        self.client._shortcmd(command)
-        listed = []
-        while (line := self.client._getline()[0]) != b".":
+        client = _internals(self._connected())
+        client._shortcmd(command)
+        listed: list[tuple[int, _T]] = []
+        while (line := client._getline()[0]) != b".":
             if len(listed) == MAX_LISTED:
                 raise poplib.error_proto(f"more than {MAX_LISTED} messages listed")
             number, _, value = line.partition(b" ")
@@ -276,10 +313,11 @@ class Pop3Session:
         return listed
 
     def _retrieve(self, number: int, target: BinaryIO, limit: int) -> int:
-        self.client._shortcmd(f"RETR {number}")
+        client = _internals(self._connected())
+        client._shortcmd(f"RETR {number}")
         size, line_start = 0, True
         while True:
-            chunk = self.client.file.readline(CHUNK)
+            chunk = client.file.readline(CHUNK)
             if not chunk:
                 raise EOFError
             if line_start and chunk in (b".\r\n", b".\n"):
@@ -294,9 +332,10 @@ class Pop3Session:
             target.write(chunk)
             line_start = ends_line
 
-    def _call(self, doing: str, function, *arguments):
+    def _call(self, doing: str, function: Callable[_P, _T], *arguments: _P.args,
+              **keywords: _P.kwargs) -> _T:
         try:
-            return function(*arguments)
+            return function(*arguments, **keywords)
         except (OSError, EOFError, poplib.error_proto, Unresolvable, AddressRefused,
                 PortRefused) as error:
             if self.deadline is not None and self.deadline.expired.is_set():

@@ -72,7 +72,7 @@ def list_accounts(session: Session, mailbox: str | None) -> list[CollectAccount]
 
 def account_view(session: Session, account: CollectAccount) -> dict[str, Any]:
     """Everything but the password."""
-    mailbox = session.get(Mailbox, account.mailbox_id)
+    mailbox = session.get_one(Mailbox, account.mailbox_id)
     return {"id": account.id, "mailbox": mailbox.name, "host": account.host,
             "port": account.port, "security": account.security.value,
             "username": account.username, "leave_on_server": account.leave_on_server,

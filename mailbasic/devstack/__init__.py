@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
-
+from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
 
 from mailbasic import db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
+from mailbasic.devstack.daemons import ServiceDaemon
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
-from mailbasic.devstack.daemons import ServiceDaemon
 from mailbasic.devstack.postfix import Postfix
 from mailbasic.devstack.postgres import Postgres
 from mailbasic.devstack.process import StackError
@@ -29,9 +30,22 @@ from mailbasic.schema.privileges import ComponentRole
 __all__ = ["HOST", "Stack", "StackError"]
 
 
+class Server(Protocol):
+    """One server of the stack, as up and down handle it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def launch(self) -> None: ...
+
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Stack:
     def __init__(self, root: Path, ports: Ports | None = None,
-                 service_domain: str = "example.net", **overrides: object) -> None:
+                 service_domain: str = "example.net", **overrides: Any) -> None:
         """`overrides` replace settings of the stack's services (tests lower limits)."""
         self.layout = Layout(root.resolve())
         if self.layout.state_file.exists():
@@ -94,7 +108,7 @@ class Stack:
                                             self.component_passwords[role.value])
 
     @property
-    def servers(self) -> list:
+    def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
                 self.lookups, self.dovecot, self.postfix]
 
@@ -122,7 +136,7 @@ class Stack:
 
     def up(self) -> None:
         self.prepare()
-        started = []
+        started: list[Server] = []
         try:
             for scanner in (self.spamd, self.clamd):  # slow to load: start them first
                 scanner.launch()
@@ -144,7 +158,7 @@ class Stack:
         self._stop(reversed(self.servers))
 
     @staticmethod
-    def _stop(servers) -> None:
+    def _stop(servers: Iterable[Server]) -> None:
         failures = []
         for server in servers:
             try:

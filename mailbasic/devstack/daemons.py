@@ -8,16 +8,15 @@ is setgid group postfix, so the socket (umask 007) is Postfix's to use and nobod
 
 from __future__ import annotations
 
+import grp
+import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from mailbasic.devstack.layout import Layout
-import grp
-import os
-import signal
-import socket
-
 from mailbasic.devstack.process import stop_pidfile, wait_until
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pwd
+from functools import partial
 
 from mailbasic import mtaconfig
-from mailbasic.mtaconfig import DatabaseAccess
 from mailbasic.config import Settings
 from mailbasic.devstack.layout import HOST, Layout, Ports
-from mailbasic.devstack.process import start_daemon, chown, greeting, run, stop_pidfile, wait_until
+from mailbasic.devstack.process import chown, greeting, run, start_daemon, stop_pidfile, wait_until
 from mailbasic.devstack.templating import render
 from mailbasic.devstack.tls import Certificates
+from mailbasic.mtaconfig import DatabaseAccess
 
 # Maildirs belong to Debian's `mail` user (uid 8, in base-passwd on every Debian):
 # no account has to be created on the developer's machine.
@@ -37,7 +38,7 @@ class Dovecot:
 
     def wait_ready(self) -> None:
         for port, banner in ((self.ports.imap, b"* OK"), (self.ports.pop3, b"+OK")):
-            wait_until(lambda: greeting(port, banner), what=f"Dovecot on port {port}",
+            wait_until(partial(greeting, port, banner), what=f"Dovecot on port {port}",
                        timeout=30, log=self.logfile)
         wait_until(self.lmtp_socket.exists, what="Dovecot LMTP socket", timeout=30,
                    log=self.logfile)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from mailbasic import mtaconfig
 from mailbasic.config import Settings
 from mailbasic.devstack.layout import HOST, Layout, Ports
-from mailbasic.devstack.process import chown, is_running, read_pid, start_daemon, greeting, run, stop_pidfile, wait_until
+from mailbasic.devstack.process import (
+    chown,
+    greeting,
+    is_running,
+    read_pid,
+    run,
+    start_daemon,
+    stop_pidfile,
+    wait_until,
+)
 from mailbasic.devstack.templating import render
 from mailbasic.devstack.tls import Certificates
 
@@ -37,7 +47,7 @@ class Postfix:
 
     def wait_ready(self) -> None:
         for port in (self.ports.smtp, self.ports.submission):
-            wait_until(lambda: greeting(port, b"220"), what=f"Postfix on port {port}",
+            wait_until(partial(greeting, port, b"220"), what=f"Postfix on port {port}",
                        timeout=30, log=self.logfile)
 
     def stop(self) -> None:

@@ -9,7 +9,7 @@ import psycopg2
 from psycopg2 import sql
 
 from mailbasic.devstack.layout import HOST, Layout
-from mailbasic.devstack.process import start_daemon, StackError, as_user, chown, run, wait_until
+from mailbasic.devstack.process import StackError, as_user, chown, run, start_daemon, wait_until
 
 USER = "postgres"
 DATABASE = "mailbasic"
@@ -72,7 +72,7 @@ class Postgres:
                            "--no-locale", "--auth-local=trust",
                            "--auth-host=scram-sha-256"]))
 
-    def _superuser(self, database: str = "postgres"):
+    def _superuser(self, database: str = "postgres") -> psycopg2.extensions.connection:
         return psycopg2.connect(host=str(self.sockets), port=self.port, user=USER,
                                 dbname=database, connect_timeout=2)
 
@@ -94,7 +94,8 @@ class Postgres:
         self.create_database(DATABASE)
 
     @staticmethod
-    def _ensure_role(cursor, role: str, password: str, attributes: str = "") -> None:
+    def _ensure_role(cursor: psycopg2.extensions.cursor, role: str, password: str,
+                     attributes: str = "") -> None:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
         verb = "ALTER" if cursor.fetchone() else "CREATE"
         cursor.execute(sql.SQL(f"{verb} ROLE {{}} LOGIN {attributes} PASSWORD %s").format(

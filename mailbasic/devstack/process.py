@@ -8,8 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 class StackError(RuntimeError):
@@ -105,7 +105,8 @@ def request(port: int, payload: bytes, host: str = "127.0.0.1") -> bytes:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def read_pid(pidfile: Path) -> int | None:

@@ -8,8 +8,15 @@ from pathlib import Path
 
 from mailbasic.devstack.dovecot import MAIL_USER
 from mailbasic.devstack.layout import HOST
-from mailbasic.devstack.process import (chown, free_port, greeting, run, start_daemon,
-                                        stop_pidfile, wait_until)
+from mailbasic.devstack.process import (
+    chown,
+    free_port,
+    greeting,
+    run,
+    start_daemon,
+    stop_pidfile,
+    wait_until,
+)
 from mailbasic.devstack.templating import render
 from mailbasic.devstack.tls import Certificates
 

@@ -25,7 +25,8 @@ class Spamd:
         start_daemon(["spamd", "--daemonize", f"--pidfile={self.pidfile}",
              f"--listen={HOST}:{self.port}", f"--allowed-ips={HOST}",
              f"--username={USER}", f"--helper-home-dir={self.directory}",
-             "--nouser-config", "--local", f"--max-children={self.max_children}", "--min-children=1",
+             "--nouser-config", "--local", f"--max-children={self.max_children}",
+             "--min-children=1",
              f"--syslog={self.logfile}"], self.logfile)
 
     def wait_ready(self) -> None:

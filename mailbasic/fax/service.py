@@ -56,7 +56,7 @@ def recipient_of(session: Session, number: str) -> tuple[str, FaxFormat]:
     entry = session.get(FaxNumber, normalize_number(number))
     if entry is None:
         raise NotFound(f"no mailbox receives faxes for {number}")
-    return session.get(Mailbox, entry.mailbox_id).name, entry.format
+    return session.get_one(Mailbox, entry.mailbox_id).name, entry.format
 
 
 def caller_number(number: str | None) -> str | None:

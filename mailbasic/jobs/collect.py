@@ -19,16 +19,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Engine, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from mailbasic import db
 from mailbasic.collect import passwords
 from mailbasic.collect.destination import Destinations
 from mailbasic.collect.inject import Injector, MessageRefused
-from mailbasic.collect.pop3 import (CollectError, Listed, MessageTooLarge, Pop3Server,
-                                    Pop3Session)
+from mailbasic.collect.pop3 import CollectError, Listed, MessageTooLarge, Pop3Server, Pop3Session
 from mailbasic.jobs.runner import JobRun
 from mailbasic.schema import CollectAccount, CollectedMessage, Mailbox
 from mailbasic.schema.collect import OversizedMessage
@@ -37,6 +38,8 @@ from mailbasic.schema.collect import OversizedMessage
 # second is the account id. Two-key locks never collide with the jobs' one-key locks.
 ACCOUNT_LOCKS = 0x636F6C6C
 MIB = 1024**2
+
+_Uidls = TypeVar("_Uidls", CollectedMessage, OversizedMessage)  # the UIDLs remembered
 
 
 @dataclass
@@ -73,8 +76,8 @@ def account_lock(engine: Engine, account_id: int) -> Iterator[bool]:
     session lock on a connection of its own: it goes when the process dies."""
     key = {"space": ACCOUNT_LOCKS, "account": account_id}
     with engine.connect() as connection:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:space, :account)"),
-                                   key).scalar()
+        taken = bool(connection.execute(
+            text("SELECT pg_try_advisory_lock(:space, :account)"), key).scalar())
         connection.commit()  # the lock belongs to the session, no transaction stays open
         try:
             yield taken
@@ -103,8 +106,10 @@ def _still_due(job: JobRun, account_id: int) -> bool:
 def collect_account(job: JobRun, account_id: int) -> None:
     outcome = Outcome()
     with db.transaction(job.engine) as session:
-        account = session.get(CollectAccount, account_id)
-        mailbox = session.get(Mailbox, account.mailbox_id).name
+        # Removed since _still_due: the run fails here, as it did before the type check
+        # (then with an AttributeError).
+        account = session.get_one(CollectAccount, account_id)
+        mailbox = session.get_one(Mailbox, account.mailbox_id).name
         leave = account.leave_on_server
         label = server_label(account)
         try:
@@ -216,7 +221,7 @@ def _mebibytes(size: int) -> str:
     return f"{size / MIB:.3g} MiB"
 
 
-def _uidls(job: JobRun, table, account_id: int) -> set[str]:
+def _uidls(job: JobRun, table: type[_Uidls], account_id: int) -> set[str]:
     with db.transaction(job.engine) as session:
         return set(session.scalars(select(table.uidl).where(table.account_id == account_id)))
 
@@ -237,10 +242,15 @@ def _remember_oversized(job: JobRun, account_id: int, uidl: str, size: int) -> N
 def _forget_gone(job: JobRun, account_id: int, listed: set[str]) -> None:
     """UIDLs the server no longer lists can never come back: forget them."""
     with db.transaction(job.engine) as session:
-        for table in (CollectedMessage, OversizedMessage):
-            for row in session.scalars(select(table).where(table.account_id == account_id)):
-                if row.uidl not in listed:
-                    session.delete(row)
+        _delete_unlisted(session, CollectedMessage, account_id, listed)
+        _delete_unlisted(session, OversizedMessage, account_id, listed)
+
+
+def _delete_unlisted(session: Session, table: type[_Uidls], account_id: int,
+                     listed: set[str]) -> None:
+    for row in session.scalars(select(table).where(table.account_id == account_id)):
+        if row.uidl not in listed:
+            session.delete(row)
 
 
 def _finish(job: JobRun, account_id: int, outcome: Outcome) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailbasic import accounts, db
@@ -53,7 +53,7 @@ def delete_mail_of_idle(job: JobRun) -> None:
                 _record_deletion(session, name, job.now)
 
 
-def _due_for_deletion(job: JobRun, days: int):
+def _due_for_deletion(job: JobRun, days: int) -> Select[Mailbox]:
     return (select(Mailbox).options(selectinload(Mailbox.addresses))
             .where(last_use() < job.now - timedelta(days=days),
                    or_(Mailbox.mail_deleted_at.is_(None),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailbasic.jobs import (backup, collect, inactivity, log_purge, orphaned_mail, sms,
-                            spam_purge)
+from mailbasic.jobs import backup, collect, inactivity, log_purge, orphaned_mail, sms, spam_purge
 from mailbasic.jobs.runner import JobRun
 
 JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from mailbasic import db
 from mailbasic.jobs.runner import JobRun
@@ -26,7 +27,8 @@ MAX_BACKOFF = timedelta(hours=1)
 
 def backoff(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed attempt."""
-    return min(timedelta(minutes=1) * 2 ** (attempts - 1), MAX_BACKOFF)
+    wait: timedelta = timedelta(minutes=1) * 2 ** (attempts - 1)
+    return min(wait, MAX_BACKOFF)
 
 
 def run(job: JobRun) -> None:
@@ -45,7 +47,9 @@ def run(job: JobRun) -> None:
 
 def deliver(job: JobRun, config: GatewayConfig, outbox_id: int, label: str) -> None:
     with db.transaction(job.engine) as session:
-        entry = session.get(SmsOutbox, outbox_id, with_for_update=True)
+        # Gone since it was selected (its mailbox deleted): the run fails here, as it did
+        # before the type check (then with an AttributeError).
+        entry = session.get_one(SmsOutbox, outbox_id, with_for_update=True)
         if entry.state is not OutboxState.PENDING:
             return  # settled by a run that died before recording the others
         sent = _sent_last_hour(session, entry.mailbox_id, job.now)
@@ -62,7 +66,7 @@ def deliver(job: JobRun, config: GatewayConfig, outbox_id: int, label: str) -> N
         phone, text, attempts = entry.phone, entry.text, entry.attempts
     delivery = gateway.send(config, phone, text)
     with db.transaction(job.engine) as session:
-        entry = session.get(SmsOutbox, outbox_id, with_for_update=True)
+        entry = session.get_one(SmsOutbox, outbox_id, with_for_update=True)
         _record(job, entry, delivery, attempts, label)
 
 
@@ -86,8 +90,8 @@ def _record(job: JobRun, entry: SmsOutbox, delivery: Delivery, attempts: int,
                                 f"{int(wait.total_seconds() // 60)} min")
 
 
-def _sent_last_hour(session, mailbox_id: int, now: datetime) -> int:
-    return session.scalar(select(func.count()).select_from(SmsOutbox).where(
+def _sent_last_hour(session: Session, mailbox_id: int, now: datetime) -> int:
+    return session.execute(select(func.count()).select_from(SmsOutbox).where(
         SmsOutbox.mailbox_id == mailbox_id, SmsOutbox.state == OutboxState.SENT,
-        SmsOutbox.sent_at > now - timedelta(hours=1)))
+        SmsOutbox.sent_at > now - timedelta(hours=1))).scalar_one()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-
+from collections.abc import Sequence
 from pathlib import Path
 
 import Milter
@@ -18,9 +18,18 @@ import Milter
 from mailbasic import dbdeadline
 from mailbasic.config import Settings
 from mailbasic.mailer import Mailer
-from mailbasic.milter.decisions import (AddHeader, AddRecipient, ChangeSender, DeleteHeader,
-                                        DeleteRecipient, Outcome, QueueNotification,
-                                        ReplaceBody, Reply, SendMessage)
+from mailbasic.milter.decisions import (
+    AddHeader,
+    AddRecipient,
+    ChangeSender,
+    DeleteHeader,
+    DeleteRecipient,
+    Outcome,
+    QueueNotification,
+    ReplaceBody,
+    Reply,
+    SendMessage,
+)
 from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import SPOOL_PREFIX, Spool
 from mailbasic.milter.stages import Pipeline
@@ -33,6 +42,13 @@ INTERNAL_ERROR = Reply("451", "4.3.0", "Temporary processing error, please try a
 
 
 ACCEPTED = "250 accepted"
+
+# pymilter has no type information: its callbacks' answers, as the ints they are.
+CONTINUE: int = Milter.CONTINUE
+ACCEPT: int = Milter.ACCEPT
+DISCARD: int = Milter.DISCARD
+REJECT: int = Milter.REJECT
+TEMPFAIL: int = Milter.TEMPFAIL
 
 
 @Milter.rejected_recipients  # Postfix shows us refused RCPTs too: they belong in the log
@@ -61,17 +77,18 @@ class MailbasicMilter(Milter.Base):
         self.body_offset = 0
 
     @Milter.noreply
-    def connect(self, hostname, family, hostaddr):
+    def connect(self, hostname: str | None, family: int,
+                hostaddr: tuple[str, int] | tuple[str, int, int, int] | str | None) -> int:
         address = hostaddr[0] if isinstance(hostaddr, tuple) else str(hostaddr)
         self.client = Client(address=address, name=hostname or "unknown")
-        return Milter.CONTINUE
+        return CONTINUE
 
     @Milter.noreply
-    def hello(self, helo):
+    def hello(self, helo: str) -> int:
         self.client = Client(self.client.address, self.client.name, helo=helo)
-        return Milter.CONTINUE
+        return CONTINUE
 
-    def envfrom(self, sender, *parameters):
+    def envfrom(self, sender: str, *parameters: str) -> int:
         self._reset()
         tls_version, cipher = self.getsymval("{tls_version}"), self.getsymval("{cipher}")
         self.client = Client(self.client.address, self.client.name, self.client.helo,
@@ -91,40 +108,51 @@ class MailbasicMilter(Milter.Base):
             self._reset()
             return self._refuse(refusal)
         self.spool = Spool(self.settings.spool_threshold, self.settings.spool_directory)
-        return Milter.CONTINUE
+        return CONTINUE
+
+    def _message_spool(self) -> Spool:
+        """The spool envfrom opened; libmilter sends no message data before MAIL FROM."""
+        if self.spool is None:
+            raise RuntimeError("milter: message data outside a transaction")
+        return self.spool
 
     @Milter.noreply
-    def envrcpt(self, recipient, *parameters):
+    def envrcpt(self, recipient: str, *parameters: str) -> int:
         if self.getsymval("{rcpt_mailer}") == "error":  # Postfix refused it already
             self.refused_recipients.append(recipient)
         else:
             self.recipients.append(recipient)
-        return Milter.CONTINUE
+        return CONTINUE
 
     @Milter.decode("bytes")
     @Milter.noreply
-    def header(self, name, value):
+    def header(self, name: str, value: bytes) -> int:
         self.headers.append((name, value))
-        self.spool.write(name.encode("ascii", "replace") + b": " + value + b"\r\n")
-        return Milter.CONTINUE
+        self._message_spool().write(name.encode("ascii", "replace") + b": " + value
+                                    + b"\r\n")
+        return CONTINUE
 
     @Milter.noreply
-    def eoh(self):
-        self.spool.write(b"\r\n")
-        self.body_offset = self.spool.size
-        return Milter.CONTINUE
+    def eoh(self) -> int:
+        spool = self._message_spool()
+        spool.write(b"\r\n")
+        self.body_offset = spool.size
+        return CONTINUE
 
     @Milter.noreply
-    def body(self, chunk):
-        self.spool.write(chunk)
-        return Milter.CONTINUE
+    def body(self, chunk: bytes) -> int:
+        self._message_spool().write(chunk)
+        return CONTINUE
 
-    def eom(self):
-        message = Message(queue_id=self.getsymval("i") or "NOQUEUE", client=self.client,
-                          sender=self.sender, recipients=self.recipients,
-                          headers=self.headers, spool=self.spool,
-                          body_offset=self.body_offset, announced_size=self.announced_size)
+    def eom(self) -> int:
+        queue_id: str = self.getsymval("i") or "NOQUEUE"
         try:
+            # In the try: even a missing spool is a 451, as every failure here.
+            message = Message(queue_id=queue_id, client=self.client,
+                              sender=self.sender, recipients=self.recipients,
+                              headers=self.headers, spool=self._message_spool(),
+                              body_offset=self.body_offset,
+                              announced_size=self.announced_size)
             outcomes = self.pipeline.run(message)
             for outcome in outcomes:
                 self._log(message, outcome)
@@ -143,28 +171,28 @@ class MailbasicMilter(Milter.Base):
                 return self._refuse(refusal)
             if any(outcome.discard for outcome in outcomes):
                 self._send_replies(message.queue_id, outcomes)
-                return Milter.DISCARD  # every recipient's rules said: deliver nowhere
+                return DISCARD  # every recipient's rules said: deliver nowhere
             self._apply(outcomes)
             self._send_replies(message.queue_id, outcomes)
-            return Milter.ACCEPT
+            return ACCEPT
         except Exception:
             log.exception("%s: stage=milter verdict=tempfail reason=internal error "
-                          "client=%s[%s]", message.queue_id, self.client.name,
+                          "client=%s[%s]", queue_id, self.client.name,
                           self.client.address)
             return self._refuse(INTERNAL_ERROR)
         finally:
             self._reset()
 
-    def abort(self):
+    def abort(self) -> int:
         if self.sender:  # the client gave up, or Postfix refused every recipient
             self._record_quietly(self.getsymval("i") or "NOQUEUE", None, [],
                                  "no message: transaction aborted")
         self._reset()
-        return Milter.CONTINUE
+        return CONTINUE
 
-    def close(self):
+    def close(self) -> int:
         self._reset()
-        return Milter.CONTINUE
+        return CONTINUE
 
     def _apply(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -191,7 +219,7 @@ class MailbasicMilter(Milter.Base):
                     self.mailer.send_later(queue_id, action.recipient, action.data)
 
     def _recipient_outcomes(self, outcome: str,
-                            outcomes: list[Outcome] = ()) -> list[tuple[str, str]]:
+                            outcomes: Sequence[Outcome] = ()) -> list[tuple[str, str]]:
         detail = {address.lower(): what for stage in outcomes
                   for address, what in stage.recipients}
         return ([(recipient, self._detailed(outcome, detail, recipient))
@@ -216,7 +244,7 @@ class MailbasicMilter(Milter.Base):
 
     def _refuse(self, reply: Reply) -> int:
         self.setreply(reply.code, reply.status, reply.text)
-        return Milter.TEMPFAIL if reply.is_temporary else Milter.REJECT
+        return TEMPFAIL if reply.is_temporary else REJECT
 
     def _log(self, message: Message, outcome: Outcome) -> None:
         log.info("%s: stage=%s verdict=%s reason=%s client=%s[%s] from=<%s> to=%s",

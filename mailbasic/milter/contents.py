@@ -5,8 +5,9 @@ memory stays bounded whatever the part's size."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from mailbasic.milter import decoding
 from mailbasic.milter.mime import Part, read_range

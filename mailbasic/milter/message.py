@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -36,10 +37,10 @@ class Message:
     def reader(self) -> BinaryIO:
         return self.spool.reader()
 
-    def header_indices(self, predicate) -> list[tuple[str, int]]:
+    def header_indices(self, predicate: Callable[[str], bool]) -> list[tuple[str, int]]:
         """(name, 1-based index among headers of that name) of the matching headers."""
         seen: dict[str, int] = {}
-        matches = []
+        matches: list[tuple[str, int]] = []
         for name, _ in self.headers:
             key = name.lower()
             seen[key] = seen.get(key, 0) + 1

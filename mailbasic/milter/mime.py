@@ -12,14 +12,16 @@ well-defined structure, never an exception; what cannot be told apart is scanned
 
 from __future__ import annotations
 
-import re
 import email.errors
 import email.header
+import email.message
 import email.policy
 import email.utils
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from mailbasic.milter import decoding
 
@@ -222,7 +224,7 @@ def describe_part(part: Part, header_block: bytes) -> None:
         part.declared_multipart = True
 
 
-def _filename(headers) -> str | None:
+def _filename(headers: email.message.Message) -> str | None:
     try:
         name = headers.get_filename() or headers.get_param("name")
         if isinstance(name, tuple):

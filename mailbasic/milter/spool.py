@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-
 SPOOL_PREFIX = "mailbasic-"
 
 
@@ -22,35 +21,35 @@ class Spool:
         self.directory = directory
         self.size = 0
         self._memory = bytearray()
-        self._path: Path | None = None
-        self._file: BinaryIO | None = None
+        self._disk: tuple[Path, BinaryIO] | None = None  # the file beyond the threshold
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
-        if self._file is None and len(self._memory) + len(data) <= self.threshold:
+        if self._disk is None and len(self._memory) + len(data) <= self.threshold:
             self._memory += data
             return
-        if self._file is None:
+        if self._disk is None:
             handle, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self.directory)
-            self._path = Path(name)
-            self._file = os.fdopen(handle, "wb")
-            self._file.write(self._memory)
+            self._disk = (Path(name), os.fdopen(handle, "wb"))
+            self._disk[1].write(self._memory)
             self._memory = bytearray()
-        self._file.write(data)
+        self._disk[1].write(data)
 
     def reader(self) -> BinaryIO:
-        if self._file is None:
+        if self._disk is None:
             return io.BytesIO(bytes(self._memory))
-        self._file.flush()
-        return open(self._path, "rb")
+        path, file = self._disk
+        file.flush()
+        return open(path, "rb")
 
     @property
     def on_disk(self) -> bool:
-        return self._file is not None
+        return self._disk is not None
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._path.unlink(missing_ok=True)
-            self._file, self._path = None, None
+        if self._disk is not None:
+            path, file = self._disk
+            file.close()
+            path.unlink(missing_ok=True)
+            self._disk = None
         self._memory = bytearray()

@@ -4,7 +4,7 @@ Anything else is a ProtocolError: the server logs it and closes the connection."
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from io import BufferedIOBase
 
 MAX_LINE = 2048        # Postfix's attributes are short; a longer line is not Postfix
 MAX_ATTRIBUTES = 64
@@ -14,7 +14,7 @@ class ProtocolError(Exception):
     pass
 
 
-def read_request(stream: BinaryIO) -> dict[str, str] | None:
+def read_request(stream: BufferedIOBase) -> dict[str, str] | None:
     """The next request, or None when the client closed the connection between requests."""
     attributes: dict[str, str] = {}
     lines = 0
@@ -52,4 +52,4 @@ def _validated(attributes: dict[str, str]) -> dict[str, str]:
 def answer(action: str) -> bytes:
     if "\n" in action or "\r" in action:
         raise ValueError("an action is one line")
-    return f"action={action}\n\n".encode("utf-8")
+    return f"action={action}\n\n".encode()

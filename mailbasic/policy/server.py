@@ -29,6 +29,7 @@ IDLE_SECONDS = 600  # Postfix drops idle policy connections after 300 s by itsel
 
 class PolicyHandler(socketserver.StreamRequestHandler):
     timeout = IDLE_SECONDS
+    server: PolicyServer
 
     def handle(self) -> None:
         peer = self.client_address or "local"
@@ -61,6 +62,7 @@ class _Threads:
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    policy: Policy
 
 
 class TcpPolicyServer(_Threads, socketserver.ThreadingTCPServer):
@@ -71,16 +73,20 @@ class UnixPolicyServer(_Threads, socketserver.ThreadingUnixStreamServer):
     pass
 
 
-def make_server(settings: Settings, policy: Policy | None = None):
+PolicyServer = TcpPolicyServer | UnixPolicyServer
+
+
+def make_server(settings: Settings, policy: Policy | None = None) -> PolicyServer:
     """Bind the socket and attach the policy (built from settings unless given)."""
     server = bind(settings)
     server.policy = policy or Policy(settings)
     return server
 
 
-def bind(settings: Settings):
+def bind(settings: Settings) -> PolicyServer:
     """The listening socket, with no policy attached yet."""
     kind, _, where = settings.policy_socket.partition(":")
+    server: PolicyServer
     if kind == "unix":
         if os.path.exists(where):
             os.unlink(where)
@@ -118,7 +124,7 @@ def run(settings: Settings) -> None:
     server = bind(settings)
     log.info("mailbasic policy daemon listening on %s with %d processes",
              settings.policy_socket, settings.policy_workers)
-    children = []
+    children: list[int] = []
     parent = os.getpid()
     for _ in range(settings.policy_workers - 1):
         pid = os.fork()

@@ -52,7 +52,7 @@ class RecipientRules:
     spam_action: str                   # tag | folder | delete
     whitelist: frozenset[str]          # addresses and "@domain" entries, lower case
     blacklist: frozenset[str]
-    filters: "Compiled | None"
+    filters: Compiled | None
     forward: ForwardRule | None        # of the recipient address itself
     vacation: VacationRule | None
 
@@ -80,9 +80,9 @@ def listed(senders: list[str], entries: frozenset[str]) -> str | None:
     return None
 
 
-def decide(rules: RecipientRules, facts: "MessageFacts", senders: list[str],
+def decide(rules: RecipientRules, facts: MessageFacts, senders: list[str],
            spam_score: float | None, forwarding_looped: bool, *,
-           envelope: "Envelope") -> Plan:
+           envelope: Envelope) -> Plan:
     """senders: the envelope sender and the From: addresses, lower case; envelope: what
     the filters' envelope test sees for this recipient."""
     reasons: list[str] = []

@@ -10,18 +10,41 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.utils import getaddresses
-from typing import Callable, Iterable
 
 import regex
 
-from mailbasic.rules.model import (INBOX, KEEP, AddressTest, AllOf, AnyOf, Block, BodyTest,
-                                   Constant, Delivery, Discard, EnvelopeTest, ExistsTest,
-                                   FileInto, HeaderTest, If, Keep, Not, Notify, Redirect,
-                                   Script, SizeTest, Stop, Test, Vacation)
+from mailbasic.rules.model import (
+    INBOX,
+    KEEP,
+    AddressTest,
+    AllOf,
+    AnyOf,
+    Block,
+    BodyTest,
+    Command,
+    Constant,
+    Delivery,
+    Discard,
+    EnvelopeTest,
+    ExistsTest,
+    FileInto,
+    HeaderTest,
+    If,
+    Keep,
+    Not,
+    Notify,
+    Redirect,
+    Script,
+    SizeTest,
+    Stop,
+    Test,
+    Vacation,
+)
 
 log = logging.getLogger("mailbasic.rules")
 
@@ -118,7 +141,9 @@ def text_of(raw: bytes) -> str:
         for part in parsed.walk():
             if part.get_content_maintype() != "text":
                 continue
-            payload = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes for a part that is no multipart
+            if not isinstance(payload, bytes):
+                payload = b""
             texts.append(_decoded_text(payload, part.get_content_charset() or "us-ascii"))
         return "\n".join(texts)
     except Exception:  # a parser bug on hostile input must not stop the delivery
@@ -147,7 +172,7 @@ _ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 @functools.lru_cache(maxsize=4096)
-def wildcard_pattern(key: str, comparator: str):
+def wildcard_pattern(key: str, comparator: str) -> regex.Pattern[str]:
     """Sieve's :matches: * any sequence, ? one character, backslash escapes."""
     parts, escaped = [], False
     for character in key:
@@ -166,7 +191,7 @@ def wildcard_pattern(key: str, comparator: str):
 
 
 @functools.lru_cache(maxsize=4096)
-def regex_pattern(key: str, comparator: str):
+def regex_pattern(key: str, comparator: str) -> regex.Pattern[str] | None:
     flags = regex.IGNORECASE if comparator == "i;ascii-casemap" else 0
     try:
         return regex.compile(key, flags | regex.POSIX | regex.DOTALL)
@@ -199,7 +224,7 @@ def matches(value: str, key: str, match: str, comparator: str) -> bool:
     return matcher((key,), match, comparator)(value)
 
 
-def _search(pattern, value: str, key: str) -> bool:
+def _search(pattern: regex.Pattern[str] | None, value: str, key: str) -> bool:
     if pattern is None:
         return False
     try:
@@ -306,7 +331,7 @@ class _Run:
                 return self.block(block)
         return self.block(command.otherwise or ())
 
-    def action(self, command) -> None:
+    def action(self, command: Command) -> None:
         if isinstance(command, Keep):
             self._file(INBOX)
         elif isinstance(command, FileInto):

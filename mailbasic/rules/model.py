@@ -9,12 +9,24 @@ Sieve leaves a choice open, Dovecot Pigeonhole's behaviour is the reference.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 MatchType = Literal["is", "contains", "matches", "regex"]
 AddressPart = Literal["all", "localpart", "domain"]
 EnvelopePart = Literal["from", "to"]
 Comparator = Literal["i;ascii-casemap", "i;octet"]
+
+
+def is_match_type(word: str) -> TypeGuard[MatchType]:
+    return word in get_args(MatchType)
+
+
+def is_envelope_part(word: str) -> TypeGuard[EnvelopePart]:
+    return word in get_args(EnvelopePart)
+
+
+def is_comparator(word: str) -> TypeGuard[Comparator]:
+    return word in get_args(Comparator)
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -71,17 +83,17 @@ class SizeTest:
 
 @dataclass(frozen=True)
 class AllOf:
-    tests: tuple["Test", ...]
+    tests: tuple[Test, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
-    tests: tuple["Test", ...]
+    tests: tuple[Test, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    test: "Test"
+    test: Test
 
 
 @dataclass(frozen=True)
@@ -90,8 +102,8 @@ class Constant:
     value: bool
 
 
-Test = Union[HeaderTest, AddressTest, EnvelopeTest, BodyTest, ExistsTest, SizeTest, AllOf, AnyOf,
-             Not, Constant]
+Test: TypeAlias = (HeaderTest | AddressTest | EnvelopeTest | BodyTest | ExistsTest | SizeTest
+                   | AllOf | AnyOf | Not | Constant)
 
 
 # -- actions and control -------------------------------------------------------------------
@@ -146,11 +158,11 @@ class Notify:
 @dataclass(frozen=True)
 class If:
     """if TEST BLOCK [elsif TEST BLOCK]* [else BLOCK]"""
-    branches: tuple[tuple[Test, "Block"], ...]
-    otherwise: "Block | None" = None
+    branches: tuple[tuple[Test, Block], ...]
+    otherwise: Block | None = None
 
 
-Command = Union[FileInto, Redirect, Keep, Discard, Stop, Vacation, Notify, If]
+Command: TypeAlias = FileInto | Redirect | Keep | Discard | Stop | Vacation | Notify | If
 Block = tuple[Command, ...]
 
 

@@ -9,12 +9,13 @@ file into (delivery_folders), which is how Dovecot learns the folder of each tok
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from mailbasic.accounts import find_address, get_mailbox
@@ -25,9 +26,17 @@ from mailbasic.rules import vacation as vacation_rules
 from mailbasic.rules.decide import RecipientRules, decide
 from mailbasic.rules.evaluate import Envelope, MessageFacts
 from mailbasic.rules.folders import check_folder_name
-from mailbasic.rules.model import FileInto, If, Notify, Redirect, Script
-from mailbasic.schema import (DeliveryFolder, Forward, Mailbox, MailboxRules, SenderList,
-                              SenderListEntry, SpamAction, Vacation)
+from mailbasic.rules.model import Command, FileInto, If, Notify, Redirect, Script
+from mailbasic.schema import (
+    DeliveryFolder,
+    Forward,
+    Mailbox,
+    MailboxRules,
+    SenderList,
+    SenderListEntry,
+    SpamAction,
+    Vacation,
+)
 from mailbasic.schema.rules import ADDRESS_PATTERN, MAX_FILTER_SCRIPT, SENDER_PATTERN
 
 MAX_FILTER_REDIRECTS = 4
@@ -99,7 +108,7 @@ def remove_sender(session: Session, mailbox_name: str, sender: str) -> None:
     removed = session.execute(delete(SenderListEntry).where(
         SenderListEntry.mailbox_id == mailbox.id,
         SenderListEntry.sender == sender.strip().lower()))
-    if removed.rowcount == 0:
+    if cast(CursorResult[Any], removed).rowcount == 0:  # a DML statement's result
         raise NotFound(f"{sender} is on no list of {mailbox_name}")
 
 
@@ -144,7 +153,7 @@ def filters_of(session: Session, mailbox_name: str) -> Script:
     return sieve.parse(rules.filters) if rules and rules.filters else Script()
 
 
-def _actions(commands):
+def _actions(commands: Iterable[Command]) -> Iterator[Command]:
     for command in commands:
         if isinstance(command, If):
             for _, block in command.branches:

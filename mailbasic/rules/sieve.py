@@ -9,6 +9,7 @@ counts). Anything else is refused with its line number: a script never half-load
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -22,7 +23,7 @@ CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox", "envelope", "vac
 ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from",
                    "resent-sender", "resent-to", "resent-cc", "resent-bcc", "return-path",
                    "delivered-to", "errors-to", "envelope-to", "disposition-notification-to"}
-ENVELOPE_PARTS = ("from", "to")
+ENVELOPE_PARTS: tuple[model.EnvelopePart, ...] = ("from", "to")
 VACATION_DAYS = range(1, 366)  # as the mailbox's own vacation reply interval
 _QUANTIFIERS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _ADDRESS = re.compile(r"^[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+$")
@@ -40,8 +41,15 @@ class SieveError(InvalidInput):
 @dataclass(frozen=True)
 class Token:
     kind: str     # identifier, tag, number, string, or the punctuation itself
-    value: object
+    value: str | int  # int for a number only
     line: int
+
+    def text(self) -> str:
+        """The value of any token but a number."""
+        if isinstance(self.value, int):
+            raise SieveError(self.line, f"a number where a word or string belongs: "
+                             f"{self.value}")
+        return self.value
 
 
 _TOKEN = re.compile(r"""
@@ -58,7 +66,8 @@ _TOKEN = re.compile(r"""
 
 
 def tokenize(text: str) -> list[Token]:
-    tokens, position, line = [], 0, 1
+    tokens: list[Token] = []
+    position, line = 0, 1
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match:
@@ -89,7 +98,7 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _quoted(text: str, position: int, line: int) -> tuple[str, int]:
-    value = []
+    value: list[str] = []
     while position < len(text):
         character = text[position]
         if character == '"':
@@ -103,7 +112,7 @@ def _quoted(text: str, position: int, line: int) -> tuple[str, int]:
 
 
 def _multiline(text: str, position: int, line: int) -> tuple[str, int]:
-    lines = []
+    lines: list[str] = []
     while position < len(text):
         end = text.find("\n", position)
         if end < 0:
@@ -153,9 +162,9 @@ class _Parser:
 
     def command(self) -> Node:
         name = self.take("identifier")
-        node = Node(name.value, name.line)
+        node = Node(name.text(), name.line)
         self.arguments(node)
-        if self.peek() is not None and self.peek().kind == "{":
+        if (token := self.peek()) is not None and token.kind == "{":
             self.take("{")
             node.block = self.commands(nested=True)
             self.take("}")
@@ -165,7 +174,7 @@ class _Parser:
 
     def test(self) -> Node:
         name = self.take("identifier")
-        node = Node(name.value, name.line)
+        node = Node(name.text(), name.line)
         self.arguments(node)
         return node
 
@@ -177,7 +186,7 @@ class _Parser:
         if token is not None and token.kind == "(":
             self.take("(")
             node.tests.append(self.test())
-            while self.peek() is not None and self.peek().kind == ",":
+            while (token := self.peek()) is not None and token.kind == ",":
                 self.take(",")
                 node.tests.append(self.test())
             self.take(")")
@@ -186,22 +195,48 @@ class _Parser:
 
     def string_list(self) -> list[str]:
         self.take("[")
-        strings = [self.take("string").value]
-        while self.peek() is not None and self.peek().kind == ",":
+        strings = [self.take("string").text()]
+        while (token := self.peek()) is not None and token.kind == ",":
             self.take(",")
-            strings.append(self.take("string").value)
+            strings.append(self.take("string").text())
         self.take("]")
         return strings
 
 
 # -- from the tree to model.Script -------------------------------------------------------
 
+TagValue = bool | int | str | list[str]  # a flag's True, or the tag's value
+
+
 @dataclass
 class _Arguments:
     """A node's arguments, sorted into tags (with their values) and positionals."""
     node: Node
-    tags: dict[str, object] = field(default_factory=dict)
-    positional: list[object] = field(default_factory=list)
+    tags: dict[str, TagValue] = field(default_factory=dict)
+    positional: list[str | int | list[str]] = field(default_factory=list)
+
+    # sort() gave each tag the kind of value it takes (tag_value): these only read it.
+    def string(self, tag: str, default: str) -> str:
+        value = self.tags.get(tag, default)
+        if not isinstance(value, str):
+            raise TypeError(f"{tag} holds {value!r}, not a string")
+        return value
+
+    def strings(self, tag: str) -> list[str]:
+        value = self.tags.get(tag, [])
+        if not isinstance(value, list):
+            raise TypeError(f"{tag} holds {value!r}, not a string list")
+        return value
+
+    def number(self, tag: str, default: int) -> int:
+        value = self.tags.get(tag, default)
+        if not isinstance(value, int):
+            raise TypeError(f"{tag} holds {value!r}, not a number")
+        return value
+
+
+_SIMPLE_COMMANDS: dict[str, Callable[[], model.Command]] = {
+    "keep": model.Keep, "discard": model.Discard, "stop": model.Stop}
 
 
 class _Reader:
@@ -257,7 +292,7 @@ class _Reader:
             raise SieveError(node.line, f"{node.name} takes no block")
         if node.name in ("keep", "discard", "stop"):
             self.no_arguments(node)
-            return {"keep": model.Keep, "discard": model.Discard, "stop": model.Stop}[node.name]()
+            return _SIMPLE_COMMANDS[node.name]()
         if node.name == "fileinto":
             return self.fileinto(node)
         if node.name == "redirect":
@@ -308,10 +343,10 @@ class _Reader:
             if refused in arguments.tags:
                 raise SieveError(node.line, f"vacation {refused} is not supported ({why}): "
                                  "remove it")
-        days = arguments.tags.get(":days", 7)
+        days = arguments.number(":days", 7)
         if days not in VACATION_DAYS:
             raise SieveError(node.line, f"vacation :days {days}: give 1 to 365 days")
-        addresses = tuple(arguments.tags.get(":addresses", ()))
+        addresses = tuple(arguments.strings(":addresses"))
         for address in addresses:
             if not _ADDRESS.match(address):
                 raise SieveError(node.line, f"vacation :addresses: {address!r} is not an "
@@ -319,7 +354,7 @@ class _Reader:
         reason = self.strings(node, arguments, 1)[0]
         if len(reason) != 1:
             raise SieveError(node.line, "vacation takes one reason string, the reply's text")
-        return model.Vacation(reason[0], days, arguments.tags.get(":subject", ""), addresses)
+        return model.Vacation(reason[0], days, arguments.string(":subject", ""), addresses)
 
     def notify(self, node: Node) -> model.Notify:
         self.need("enotify", node, "notify")
@@ -331,7 +366,7 @@ class _Reader:
             if refused in arguments.tags:
                 raise SieveError(node.line, f"notify {refused} is not supported ({why}): "
                                  "remove it")
-        importance = arguments.tags.get(":importance", "")
+        importance = arguments.string(":importance", "")
         if importance not in ("", "1", "2", "3"):
             raise SieveError(node.line, f"notify :importance {importance!r}: give \"1\" "
                              "(high), \"2\" (normal) or \"3\" (low)")
@@ -339,7 +374,7 @@ class _Reader:
         if len(method) != 1:
             raise SieveError(node.line, "notify takes one method, \"mailto:ADDRESS\"")
         return model.Notify(self.mailto(node, method[0]),
-                            arguments.tags.get(":message", ""), importance)
+                            arguments.string(":message", ""), importance)
 
     def mailto(self, node: Node, method: str) -> str:
         """The address of a mailto: URI (RFC 6068) with one address and no ?headers: the
@@ -356,7 +391,7 @@ class _Reader:
     # -- tests --
 
     def test(self, node: Node) -> model.Test:
-        reader = getattr(self, f"test_{node.name}", None)
+        reader: Callable[[Node], model.Test] | None = getattr(self, f"test_{node.name}", None)
         if reader is None:
             raise SieveError(node.line, f"unsupported test {node.name!r}")
         if node.block is not None:
@@ -418,7 +453,7 @@ class _Reader:
                 raise SieveError(node.line, f"address test on {name!r}, which holds no "
                                  "addresses")
         return model.AddressTest(tuple(names), tuple(keys), match,
-                                 (parts[0] if parts else ":all")[1:], comparator)
+                                 _ADDRESS_PARTS[parts[0] if parts else ":all"], comparator)
 
     def test_envelope(self, node: Node) -> model.Test:
         self.need("envelope", node, "envelope")
@@ -429,12 +464,15 @@ class _Reader:
         if len(parts) > 1:
             raise SieveError(node.line, "envelope takes one address part")
         names, keys = self.strings(node, arguments, 2)
+        envelope_parts: list[model.EnvelopePart] = []
         for name in names:
-            if name.lower() not in ENVELOPE_PARTS:
+            envelope_part = name.lower()
+            if not model.is_envelope_part(envelope_part):
                 raise SieveError(node.line, f"envelope part {name!r} is not supported "
                                  "(use \"from\" or \"to\")")
-        return model.EnvelopeTest(tuple(name.lower() for name in names), tuple(keys), match,
-                                  (parts[0] if parts else ":all")[1:], comparator)
+            envelope_parts.append(envelope_part)
+        return model.EnvelopeTest(tuple(envelope_parts), tuple(keys), match,
+                                  _ADDRESS_PARTS[parts[0] if parts else ":all"], comparator)
 
     def test_body(self, node: Node) -> model.Test:
         self.need("body", node, "body")
@@ -449,14 +487,14 @@ class _Reader:
 
     # -- arguments --
 
-    def matching(self, node: Node, arguments: _Arguments) -> tuple[str, str]:
-        types = [tag for tag in (":is", ":contains", ":matches", ":regex")
-                 if tag in arguments.tags]
+    def matching(self, node: Node,
+                 arguments: _Arguments) -> tuple[model.MatchType, model.Comparator]:
+        types = [tag for tag in _MATCH_TYPES if tag in arguments.tags]
         if len(types) > 1:
             raise SieveError(node.line, "more than one match type")
-        match = types[0][1:] if types else "is"
-        comparator = arguments.tags.get(":comparator", "i;ascii-casemap")
-        if comparator not in ("i;ascii-casemap", "i;octet"):
+        match = _MATCH_TYPES[types[0]] if types else "is"
+        comparator = arguments.string(":comparator", "i;ascii-casemap")
+        if not model.is_comparator(comparator):
             raise SieveError(node.line, f"unsupported comparator {comparator!r}")
         if match == "regex":
             self.need("regex", node, ":regex")
@@ -482,15 +520,16 @@ class _Reader:
             raise SieveError(node.line, f"{node.name} takes no test")
         return arguments
 
-    def tag_value(self, node: Node, tag: Token, allowed, items) -> object:
-        kind = allowed[tag.value]
+    def tag_value(self, node: Node, tag: Token, allowed: dict[str, str | None],
+                  items: Iterator[Token | list[str]]) -> TagValue:
+        kind = allowed[tag.text()]
         if kind is None:
             return True
         value = next(items, None)
         if kind == "strings" and isinstance(value, list):
             return value
         if kind == "strings" and isinstance(value, Token) and value.kind == "string":
-            return [value.value]
+            return [value.text()]
         if kind == "number" and isinstance(value, Token) and value.kind == "number":
             return value.value
         if kind == "string" and isinstance(value, Token) and value.kind == "string":
@@ -537,6 +576,11 @@ class _Reader:
         if node.arguments or node.tests:
             raise SieveError(node.line, f"{node.name} takes no arguments")
 
+
+_MATCH_TYPES: dict[str, model.MatchType] = {
+    ":is": "is", ":contains": "contains", ":matches": "matches", ":regex": "regex"}
+_ADDRESS_PARTS: dict[str, model.AddressPart] = {
+    ":all": "all", ":localpart": "localpart", ":domain": "domain"}
 
 _MATCHING: dict[str, str | None] = {":is": None, ":contains": None, ":matches": None,
                                     ":regex": None, ":comparator": "string"}

@@ -9,13 +9,13 @@ breaks first, decoded or not: a reply must never carry a header the sender wrote
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
-from typing import Collection, Iterable
 
 from mailbasic.rules import model
 from mailbasic.rules.evaluate import decode_value, header_fields

@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from mailbasic.scanners.deadline import Deadline
 

@@ -2,20 +2,61 @@
 
 from mailbasic.schema.collect import CollectAccount, CollectedMessage, Security
 from mailbasic.schema.fax import FaxNumber
-from mailbasic.schema.models import (MAX_ADDRESSES, MAX_MAILBOXES, Address, Base, Customer,
-                                     Domain, Mailbox, ReceivingState, ReleasedAddress)
-from mailbasic.schema.rules import (DeliveryFolder, Forward, MailboxRules, SenderList,
-                                    SenderListEntry, SpamAction, Vacation, VacationReply)
-from mailbasic.schema.sms import (OutboxState, SmsOutbox, SmsRule, SmsRuleKind,
-                                  SmsSettings)
+from mailbasic.schema.models import (
+                                     MAX_ADDRESSES,
+                                     MAX_MAILBOXES,
+                                     Address,
+                                     Base,
+                                     Customer,
+                                     Domain,
+                                     Mailbox,
+                                     ReceivingState,
+                                     ReleasedAddress,
+)
+from mailbasic.schema.rules import (
+                                     DeliveryFolder,
+                                     Forward,
+                                     MailboxRules,
+                                     SenderList,
+                                     SenderListEntry,
+                                     SpamAction,
+                                     Vacation,
+                                     VacationReply,
+)
+from mailbasic.schema.sms import OutboxState, SmsOutbox, SmsRule, SmsRuleKind, SmsSettings
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
-__all__ = ["MAX_ADDRESSES", "MAX_MAILBOXES", "Address", "Base", "CollectAccount",
-           "CollectedMessage", "Customer", "DeliveryFolder", "DovecotLogin", "Domain",
-           "FaxNumber",
-           "Forward", "Mailbox", "MailboxRules", "QuotaUsage", "RateCounter",
-           "OutboxState", "ReceivingState", "ReleasedAddress", "Security", "SenderList",
-           "SenderListEntry",
-           "SmsOutbox", "SmsRule", "SmsRuleKind", "SmsSettings", "SmtpRecipient",
-           "SmtpTransaction", "SpamAction", "Vacation", "VacationReply"]
+__all__ = [
+                                     "MAX_ADDRESSES",
+                                     "MAX_MAILBOXES",
+                                     "Address",
+                                     "Base",
+                                     "CollectAccount",
+                                     "CollectedMessage",
+                                     "Customer",
+                                     "DeliveryFolder",
+                                     "Domain",
+                                     "DovecotLogin",
+                                     "FaxNumber",
+                                     "Forward",
+                                     "Mailbox",
+                                     "MailboxRules",
+                                     "OutboxState",
+                                     "QuotaUsage",
+                                     "RateCounter",
+                                     "ReceivingState",
+                                     "ReleasedAddress",
+                                     "Security",
+                                     "SenderList",
+                                     "SenderListEntry",
+                                     "SmsOutbox",
+                                     "SmsRule",
+                                     "SmsRuleKind",
+                                     "SmsSettings",
+                                     "SmtpRecipient",
+                                     "SmtpTransaction",
+                                     "SpamAction",
+                                     "Vacation",
+                                     "VacationReply",
+]

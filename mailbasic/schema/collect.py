@@ -4,8 +4,18 @@ already collected from each (nothing is fetched twice)."""
 from __future__ import annotations
 
 import enum
-from sqlalchemy import (BigInteger, CheckConstraint, Enum, ForeignKey, Integer,
-                        LargeBinary, SmallInteger, Text, UniqueConstraint)
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailbasic.schema.models import Base, CreatedAt, Timestamp

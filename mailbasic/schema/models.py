@@ -16,8 +16,18 @@ import enum
 from datetime import datetime
 from typing import Annotated
 
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Enum, ForeignKey, MetaData,
-                        SmallInteger, Text, UniqueConstraint, func)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    MetaData,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import CITEXT
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 

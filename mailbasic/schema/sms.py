@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import (CheckConstraint, Enum, ForeignKey, Index, SmallInteger, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailbasic.schema.models import Base, CreatedAt, Timestamp

@@ -6,19 +6,22 @@ import base64
 import enum
 import json
 import re
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.client import HTTPMessage
 from string import Template
+from typing import IO
 
-from mailbasic.config import Settings
+from mailbasic.config import Settings, SmsContentType
 from mailbasic.errors import ConfigError
 
 MAX_RESPONSE = 64 * 1024
-_ESCAPES = {"application/json": lambda value: json.dumps(value)[1:-1],
-            "application/x-www-form-urlencoded": urllib.parse.quote_plus}
+_ESCAPES: dict[SmsContentType, Callable[[str], str]] = {
+    "application/json": lambda value: json.dumps(value)[1:-1],
+    "application/x-www-form-urlencoded": urllib.parse.quote_plus}
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class GatewayConfig:
     username: str | None = None
     password: str | None = None
     body_template: str = '{"to": "$to", "text": "$text"}'
-    content_type: str = "application/json"
+    content_type: SmsContentType = "application/json"
     timeout: float = 10.0
 
     @classmethod
@@ -60,7 +63,9 @@ def sms_text(sender: str, subject: str, limit: int = 160) -> str:
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int,
+                         msg: str, headers: HTTPMessage,
+                         newurl: str) -> urllib.request.Request | None:
         return None  # a gateway that redirects is misconfigured: report, do not follow
 
 
@@ -80,7 +85,7 @@ def send(config: GatewayConfig, to: str, text: str) -> Delivery:
     except urllib.error.HTTPError as error:
         error.close()
         return Delivery(_classify(error.code), f"HTTP {error.code} {error.reason}")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return Delivery(Outcome.RETRY, f"timed out after {config.timeout:g} s")
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)

@@ -36,9 +36,12 @@ class Arrival:
 def matching_rule(profile: SmsProfile, arrival: Arrival) -> str | None:
     """Why this message deserves an SMS (the first rule that matches), or None."""
     for kind, value in profile.rules:
-        if kind is SmsRuleKind.SENDER and listed(list(arrival.senders), frozenset([value])):
+        # value is None only for the kinds that take none (a check constraint).
+        if (kind is SmsRuleKind.SENDER and value is not None
+                and listed(list(arrival.senders), frozenset([value]))):
             return f"sender {value}"
-        if kind is SmsRuleKind.SUBJECT and value.casefold() in arrival.subject.casefold():
+        if (kind is SmsRuleKind.SUBJECT and value is not None
+                and value.casefold() in arrival.subject.casefold()):
             return f"subject contains {value!r}"
         if kind is SmsRuleKind.HIGH_PRIORITY and arrival.high_priority():
             return "high priority"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, Row, insert, text
 
 from mailbasic.directory import TtlCache, retrying
 from mailbasic.milter.decisions import QueueNotification
@@ -32,10 +32,10 @@ WHERE m.id = :mailbox_id
 """)
 
 
-def _profile(row) -> SmsProfile | None:
+def _profile(row: Row[int, str, list[str]] | None) -> SmsProfile | None:
     if row is None:
         return None
-    rules = []
+    rules: list[tuple[SmsRuleKind, str | None]] = []
     for entry in row[2]:
         kind, _, value = entry.partition(" ")
         rules.append((SmsRuleKind(kind), value or None))

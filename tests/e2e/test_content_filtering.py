@@ -15,9 +15,19 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import Cli
-from tests.corpus import (GTUBE, encrypted_zip, evasions, mail, many_parts, nested,
-                          virus_attached, virus_in_attached_message, virus_only, virus_zipped,
-                          with_attachment)
+from tests.corpus import (
+    GTUBE,
+    encrypted_zip,
+    evasions,
+    mail,
+    many_parts,
+    nested,
+    virus_attached,
+    virus_in_attached_message,
+    virus_only,
+    virus_zipped,
+    with_attachment,
+)
 
 HOST = "127.0.0.1"
 CAROL = ("carol.filter@example.com", "carol's long secret")

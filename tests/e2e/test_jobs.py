@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -113,7 +113,7 @@ def test_idle_mailbox_is_deactivated_then_emptied_then_reactivated(hosted, confi
     stack = hosted
     idle = make_mailbox(stack, tmp_path, "idle.jobs")
     fresh = make_mailbox(stack, tmp_path, "fresh.jobs")
-    append(stack, tls_context, idle, "INBOX", datetime.now(timezone.utc), count=3)
+    append(stack, tls_context, idle, "INBOX", datetime.now(UTC), count=3)
     idle_since(stack, idle, 100)
 
     dry = job(config, "inactivity", "--dry-run")
@@ -154,7 +154,7 @@ def test_the_mail_of_a_deleted_customer_is_removed(hosted, config, tls_context, 
     gone = make_mailbox(stack, tmp_path, "gone.jobs")
     kept = make_mailbox(stack, tmp_path, "kept.jobs")
     for user in (gone, kept):
-        append(stack, tls_context, user, "INBOX", datetime.now(timezone.utc))
+        append(stack, tls_context, user, "INBOX", datetime.now(UTC))
     gone_home, kept_home = mail_directory(stack, gone), mail_directory(stack, kept)
     assert gone_home.parent == Path(stack.settings.mail_root) and gone_home.is_dir()
     stranger = Path(stack.settings.mail_root) / "not-a-mailbox"
@@ -176,7 +176,7 @@ def test_the_mail_of_a_deleted_customer_is_removed(hosted, config, tls_context, 
 def test_old_spam_is_purged_recent_spam_and_inbox_stay(hosted, config, tls_context, tmp_path):
     stack = hosted
     user = make_mailbox(stack, tmp_path, "spammed")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     append(stack, tls_context, user, "Spam", now - timedelta(days=45), count=2)
     append(stack, tls_context, user, "Spam", now - timedelta(days=3))
     append(stack, tls_context, user, "INBOX", now - timedelta(days=400))

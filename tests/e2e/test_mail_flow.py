@@ -15,7 +15,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
@@ -185,7 +185,7 @@ def test_imap_and_pop3_logins_are_recorded_on_the_mailbox(accounts, tls_context,
                                                          tmp_path):
     """Dovecot's last_login plugin reports each download, which the inactivity rules
     read from the mailbox; a delivery is not a download."""
-    started = datetime.now(timezone.utc).replace(microsecond=0)
+    started = datetime.now(UTC).replace(microsecond=0)
     cli = Cli(accounts.settings, tmp_path)
     imap_subjects(accounts, tls_context, BOBBY)
     after_imap = json.loads(cli.ok("mailbox", "show", BOBBY[0], "--json").stdout)
@@ -193,5 +193,5 @@ def test_imap_and_pop3_logins_are_recorded_on_the_mailbox(accounts, tls_context,
     after_pop3 = json.loads(cli.ok("mailbox", "show", BOBBY[0], "--json").stdout)
     imap_login = datetime.fromisoformat(after_imap["last_imap_login_at"])
     pop3_login = datetime.fromisoformat(after_pop3["last_pop3_login_at"])
-    assert started <= imap_login <= pop3_login <= datetime.now(timezone.utc)
+    assert started <= imap_login <= pop3_login <= datetime.now(UTC)
     assert after_pop3["last_imap_login_at"] == after_imap["last_imap_login_at"]

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from mailbasic.config import render_settings
 from tests.conftest import Cli
 from tests.corpus import GTUBE
 from tests.e2e.test_fax import fax_file

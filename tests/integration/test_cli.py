@@ -1,8 +1,8 @@
 """The admin CLI against a real PostgreSQL: every command, every refusal and its exit code."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace

@@ -10,13 +10,20 @@ from Milter import testctx
 
 from mailbasic import db, smtplog
 from mailbasic.config import MIB
+from mailbasic.devstack.clamd import EICAR
 from mailbasic.milter.app import MailbasicMilter, configure
 from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.stages import Pipeline
-from mailbasic.devstack.clamd import EICAR
-from tests.corpus import (GTUBE, encrypted_zip, mail, virus_attached, virus_in_attached_message,
-                          virus_only, virus_zipped, with_attachment)
-
+from tests.corpus import (
+    GTUBE,
+    encrypted_zip,
+    mail,
+    virus_attached,
+    virus_in_attached_message,
+    virus_only,
+    virus_zipped,
+    with_attachment,
+)
 
 # TestCtx stops feeding at any answer other than CONTINUE, and our collecting callbacks
 # answer NOREPLY when the MTA allows it; so this context plays an MTA without NOREPLY.
@@ -178,7 +185,7 @@ def test_authenticated_submission_is_not_spam_scanned(scanning, alice):
 def test_an_authenticated_sender_writes_its_own_addresses_in_from(scanning, alice,
                                                                   from_header):
     raw = mail("mine", sender=from_header).as_bytes()
-    ctx, result = feed(scanning, raw, auth_user="alice@example.net")
+    _ctx, result = feed(scanning, raw, auth_user="alice@example.net")
     assert result == Milter.ACCEPT
 
 
@@ -288,7 +295,7 @@ MALFORMED = {
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_mime_is_scanned_and_delivered(scanning, name):
     raw = b"From: a@b.example\r\nTo: alice@example.net\r\nMIME-Version: 1.0\r\n" + MALFORMED[name]
-    ctx, result = feed(scanning, raw)
+    _ctx, result = feed(scanning, raw)
     assert result == Milter.ACCEPT
     [(reply, verdicts, _, _, _)] = logged(scanning)
     assert reply == "250 accepted" and verdicts["virus"]["verdict"] == "clean"

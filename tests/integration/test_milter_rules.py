@@ -95,7 +95,7 @@ def test_when_every_recipient_discards_the_message_is_discarded(rules_settings, 
     for mailbox in (DORA, EMIL):
         cli.ok("rules", "filter", "add", mailbox, "--if", "subject contains newsletter",
                "--discard")
-    ctx, result = feed(rules_settings, mail("the newsletter").as_bytes(),
+    _ctx, result = feed(rules_settings, mail("the newsletter").as_bytes(),
                        "someone@remote.example", DORA, EMIL)
     assert result == Milter.DISCARD
     assert set(logged_outcomes(rules_settings).values()) == {"accepted: discarded"}

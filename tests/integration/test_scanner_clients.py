@@ -22,7 +22,8 @@ def test_gtube_is_spam_with_test_names(spamd):
 
 
 def test_plain_mail_is_ham(spamd):
-    report = spamd_check(spamd, mail("hello", "Shall we meet for lunch tomorrow at noon?\n").as_bytes())
+    report = spamd_check(spamd,
+                         mail("hello", "Shall we meet for lunch tomorrow at noon?\n").as_bytes())
     assert not report.is_spam and report.score < 5
 
 

@@ -60,7 +60,8 @@ def test_refusals_are_clear_and_change_nothing(hosted):
     "INSERT INTO sms_rules (mailbox_id, kind, value) VALUES (:id, 'sender', 'nobody')",
     "INSERT INTO sms_rules (mailbox_id, kind, value) VALUES (:id, 'fax', 'x')",
     "INSERT INTO sms_rules (mailbox_id, kind) VALUES (:id, 'subject')",
-    "INSERT INTO sms_outbox (mailbox_id, phone, text, reason) VALUES (:id, '1', repeat('x', 161), 'r')",
+    "INSERT INTO sms_outbox (mailbox_id, phone, text, reason)"
+    " VALUES (:id, '1', repeat('x', 161), 'r')",
 ])
 def test_the_database_refuses_what_the_cli_refuses(hosted, engine, statement):
     with engine.begin() as connection:

@@ -1,7 +1,7 @@
 """`mailbasic log search | purge` over a real PostgreSQL."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
@@ -18,8 +18,9 @@ def add(engine, queue_id, sender, recipients, days_ago=0):
             sender=sender, size=1234, reply="250 accepted",
             recipients=[(address, "accepted") for address in recipients],
             verdicts={"spam": {"verdict": "ham", "reason": "score 0.1/5.0"}}))
-        connection.execute(update(SmtpTransaction).where(SmtpTransaction.queue_id == queue_id).values(
-            logged_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
+        connection.execute(
+            update(SmtpTransaction).where(SmtpTransaction.queue_id == queue_id).values(
+                logged_at=datetime.now(UTC) - timedelta(days=days_ago)))
 
 
 def queue_ids(result):
@@ -35,7 +36,7 @@ def test_search_by_address_queue_id_and_time(cli, engine):
     assert queue_ids(cli.ok("log", "search", "--address", "someone@remote.example",
                             "--json")) == ["AAA111"]
     assert queue_ids(cli.ok("log", "search", "--queue-id", "CCC333", "--json")) == ["CCC333"]
-    since = (datetime.now(timezone.utc) - timedelta(days=2)).date().isoformat()
+    since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
     assert queue_ids(cli.ok("log", "search", "--since", since, "--json")) == \
         ["CCC333", "BBB222"]
     text = cli.ok("log", "search", "--queue-id", "AAA111").stdout

@@ -162,7 +162,7 @@ def fault_loop(stack: Stack, until: float, log: list[str]) -> None:
 
 
 def _kill(server) -> None:
-    pidfile = getattr(server, "pidfile")
+    pidfile = server.pidfile
     for pid in processes_of(pidfile):
         try:
             os.kill(pid, signal.SIGKILL)

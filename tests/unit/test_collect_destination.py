@@ -8,8 +8,13 @@ import socket
 
 import pytest
 
-from mailbasic.collect.destination import (AddressRefused, Destinations, PortRefused,
-                                           Unresolvable, is_own_address)
+from mailbasic.collect.destination import (
+    AddressRefused,
+    Destinations,
+    PortRefused,
+    Unresolvable,
+    is_own_address,
+)
 
 
 def answering(*addresses: str):

@@ -1,8 +1,17 @@
 import pytest
 
-from mailbasic.config import (GIB, MAX_SIZE, MIB, RESERVED_LOCAL_PARTS, Settings,
-                              load_settings, parse_size, render_settings,
-                              require_database_url, service_host_names)
+from mailbasic.config import (
+    GIB,
+    MAX_SIZE,
+    MIB,
+    RESERVED_LOCAL_PARTS,
+    Settings,
+    load_settings,
+    parse_size,
+    render_settings,
+    require_database_url,
+    service_host_names,
+)
 from mailbasic.errors import ConfigError
 
 URL = "postgresql+psycopg2://mailbasic:pw@127.0.0.1:5432/mailbasic"
@@ -117,7 +126,7 @@ def test_other_database_urls_are_one_clear_error(tmp_path, url, message):
 
 
 def test_a_bad_database_url_from_the_environment_says_so():
-    with pytest.raises(ConfigError, match="^MAILBASIC_DATABASE_URL: database.url must be"):
+    with pytest.raises(ConfigError, match=r"^MAILBASIC_DATABASE_URL: database\.url must be"):
         load_settings(environ={"MAILBASIC_DATABASE_URL": "mysql://db/mailbasic"})
 
 

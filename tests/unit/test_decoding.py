@@ -36,7 +36,8 @@ def test_a_clean_text_part_is_scanned_once():
 @pytest.mark.parametrize("header, expected", [
     ("base64", ("base64", True)), ("BASE64", ("base64", True)),
     ("base64 (x)", ("base64", False)), (" Quoted-Printable ", ("quoted-printable", True)),
-    ("base64; foo=bar", ("base64", False)), (None, ("7bit", True)), ("", ("7bit", True)), ("(x)", ("7bit", False)),
+    ("base64; foo=bar", ("base64", False)), (None, ("7bit", True)), ("", ("7bit", True)),
+    ("(x)", ("7bit", False)),
 ])
 def test_the_encoding_is_the_first_token(header, expected):
     assert decoding.transfer_encoding(header) == expected

@@ -1,6 +1,6 @@
 """The filters' notify action: when a notification goes out, and what it looks like."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -16,7 +16,7 @@ ORIGINAL = (b"From: Chef <chef@remote.example>\r\nTo: dora@rules.example\r\n"
 def compose(notify: Notify, original: bytes = ORIGINAL):
     raw = compose_notification(notify, Incoming.parse("chef@remote.example", original),
                                "dora@rules.example",
-                               datetime(2026, 12, 24, 10, tzinfo=timezone.utc), "rules.example")
+                               datetime(2026, 12, 24, 10, tzinfo=UTC), "rules.example")
     return message_from_bytes(raw, policy=policy.default)
 
 

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from mailbasic.srs import Srs
 from mailbasic.socketmap import NetstringError, netstring, read_netstring
+from mailbasic.srs import Srs
 from mailbasic.srsmap import ReverseTable
 
 SRS = Srs([b"a secret for the tests"])

@@ -1,6 +1,6 @@
 """When a vacation reply goes out, and what it looks like (incl. header injection)."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -94,7 +94,7 @@ def reply_headers(raw: bytes) -> dict:
 def compose(original: bytes, vacation: Vacation = AWAY) -> tuple[dict, object]:
     return reply_headers(compose_reply(
         vacation, incoming(original=original), "dora@rules.example", "someone@remote.example",
-        datetime(2026, 12, 24, 10, tzinfo=timezone.utc), "rules.example"))
+        datetime(2026, 12, 24, 10, tzinfo=UTC), "rules.example"))
 
 
 def test_the_reply_threads_and_says_it_is_automatic():

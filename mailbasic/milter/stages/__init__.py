@@ -38,7 +38,7 @@ DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("sender",), ("own_head
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, order=DEFAULT_ORDER,
+    def __init__(self, settings: Settings, order: tuple[tuple[str, ...], ...] = DEFAULT_ORDER,
                  stages: dict[str, Stage] | None = None) -> None:
         stages = stages or {name: STAGES[name](settings) for group in order for name in group}
         self.groups = [[stages[name] for name in group] for group in order]

@@ -8,13 +8,20 @@ import hashlib
 import hmac
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import getaddresses
 
 from mailbasic.config import Settings
 from mailbasic.directory import directory_engine
-from mailbasic.milter.decisions import (Action, AddHeader, AddRecipient, ChangeSender,
-                                        DeleteRecipient, Outcome, SendMessage)
+from mailbasic.milter.decisions import (
+    Action,
+    AddHeader,
+    AddRecipient,
+    ChangeSender,
+    DeleteRecipient,
+    Outcome,
+    SendMessage,
+)
 from mailbasic.milter.message import Message
 from mailbasic.rules import notify, vacation
 from mailbasic.rules.decide import Plan, RecipientRules, decide
@@ -83,11 +90,12 @@ class RulesStage:
                  for recipient, rules in targets if rules is not None]
         return self._outcome(message, context, plans)
 
-    def _outcome(self, message: Message, context: "_Context",
+    def _outcome(self, message: Message, context: _Context,
                  plans: list[tuple[str, RecipientRules, Plan]]) -> Outcome:
         actions: list[Action] = []
         remaining = set(message.recipients)
-        notes, redirected = [], []
+        notes: list[tuple[str, str]] = []
+        redirected: list[str] = []
         for recipient, rules, plan in plans:
             changes = _envelope_changes(recipient, rules, plan)
             for target in plan.delivery.redirects:
@@ -111,7 +119,8 @@ class RulesStage:
                            discard=True)
         return Outcome(self.name, "applied", summary, tuple(actions), recipients=tuple(notes))
 
-    def _forwarding_marks(self, message: Message, plans, redirected: list[str]) -> list[Action]:
+    def _forwarding_marks(self, message: Message, plans: list[tuple[str, RecipientRules, Plan]],
+                          redirected: list[str]) -> list[Action]:
         if not redirected:
             return []
         marks: list[Action] = [AddHeader(LOOP_HEADER,
@@ -126,12 +135,12 @@ class RulesStage:
                         message.queue_id)
         return marks
 
-    def _vacation_reply(self, message: Message, context: "_Context", rules: RecipientRules,
+    def _vacation_reply(self, message: Message, context: _Context, rules: RecipientRules,
                         plan: Plan) -> list[Action]:
         settings = plan.reply
         if settings is None:
             return []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         why_not = vacation.reason_not_to_reply(settings, context.incoming, rules.addresses,
                                                now.astimezone().date())
         sender = message.sender.strip("<>")
@@ -142,11 +151,11 @@ class RulesStage:
                                       self.service_domain)
         return [SendMessage(sender, data)]
 
-    def _notifications(self, context: "_Context", rules: RecipientRules,
+    def _notifications(self, context: _Context, rules: RecipientRules,
                        plan: Plan) -> list[Action]:
         if not plan.notifications or notify.reason_not_to_notify(context.incoming):
             return []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [SendMessage(each.address, notify.compose_notification(
             each, context.incoming, rules.login, now, self.service_domain))
             for each in plan.notifications]

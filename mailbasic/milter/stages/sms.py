@@ -25,14 +25,15 @@ class SmsStage:
                                        settings.policy_cache_seconds)
 
     def run(self, message: Message) -> Outcome:
-        profiles = [(recipient, self.store.profile_for(recipient.strip("<>")))
-                    for recipient in message.recipients
-                    if quiet_note(recipient) not in message.notes]
-        profiles = [(recipient, profile) for recipient, profile in profiles if profile]
+        looked_up = [(recipient, self.store.profile_for(recipient.strip("<>")))
+                     for recipient in message.recipients
+                     if quiet_note(recipient) not in message.notes]
+        profiles = [(recipient, profile) for recipient, profile in looked_up if profile]
         if not profiles:
             return Outcome(self.name, "none", "no recipient wants an SMS")
         arrival = _arrival(message)
-        queued, reasons = [], []
+        queued: list[QueueNotification] = []
+        reasons: list[str] = []
         for recipient, profile in profiles:
             reason = matching_rule(profile, arrival)
             if reason and profile.mailbox_id not in {item.mailbox_id for item in queued}:

@@ -10,13 +10,21 @@ answering something else gets 451.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from mailbasic.config import Settings
 from mailbasic.milter import mime
 from mailbasic.milter.contents import contents
-from mailbasic.milter.decisions import (Action, AddHeader, DeleteHeader, Outcome, ReplaceBody,
-                                        Reply, tempfail)
+from mailbasic.milter.decisions import (
+    Action,
+    AddHeader,
+    DeleteHeader,
+    Outcome,
+    ReplaceBody,
+    Reply,
+    tempfail,
+)
 from mailbasic.milter.message import Message
 from mailbasic.scanners.clamd import ClamdError, ClamdSession, ScanResult, Verdict
 
@@ -121,7 +129,7 @@ class VirusStage:
         """Nothing but the virus: the message becomes the notice alone."""
         actions: list[Action] = []
         for name in ("content-type", "content-transfer-encoding", "content-disposition"):
-            for header, index in reversed(message.header_indices(lambda key: key == name)):
+            for header, index in reversed(message.header_indices(name.__eq__)):
                 actions.append(DeleteHeader(header, index))
         actions += [AddHeader("Content-Type", "text/plain; charset=utf-8"),
                     AddHeader("Content-Transfer-Encoding", "8bit")]

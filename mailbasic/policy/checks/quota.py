@@ -21,7 +21,9 @@ class QuotaCheck:
         if not request.recipient or not (request.at_rcpt or request.at_end_of_message):
             return None
         found = self.directory.recipient(request.recipient)
-        if found is None or found.mailbox_id is None:
+        # A mailbox always has its primary address, its login (a constraint trigger holds
+        # that), so login is None only with mailbox_id.
+        if found is None or found.mailbox_id is None or found.login is None:
             return None
         size = request.size or 0
         recent = self.directory.used_bytes(found.login, fresh=False)

@@ -54,7 +54,8 @@ class QuotaAloneCheck:
 
     def _near_quota(self, request: PolicyRequest) -> bool:
         found = self.directory.recipient(request.recipient)
-        if found is None or found.mailbox_id is None:
+        # login is None only with mailbox_id (a mailbox always has its primary address).
+        if found is None or found.mailbox_id is None or found.login is None:
             return False
         largest = request.size or self.size_limit
         if self.directory.used_bytes(found.login, fresh=False) + 2 * largest \

@@ -13,7 +13,10 @@ config = context.config
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url in the configuration")
+    engine = create_engine(url)
     with engine.connect() as connection:
         # Fail fast instead of queueing behind live traffic holding locks.
         connection.execute(text("SET lock_timeout = '5s'"))

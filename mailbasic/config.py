@@ -92,6 +92,8 @@ class Settings:
     # The daemons' client-side deadline on every database call (a frozen server answers
     # nothing, so only the client can keep time): past it, 451 / TEMP.
     database_deadline: float = 10.0
+    # Each daemon process's one connection pool: this many, and as many again at peaks.
+    database_pool_size: int = 20
     service_domain: str = "example.net"
     # The names the service's own servers answer as; none of them can be a hosted domain.
     host_names: tuple[str, ...] | None = None   # default: mail.<service domain>
@@ -474,6 +476,8 @@ def _quota_refusal(value: Any) -> QuotaRefusal:
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _database_url),
     ("database", "deadline"): ("database_deadline", _deadline),
+    ("database", "pool_size"): ("database_pool_size",
+                                _whole_number(1, 500, "a number of connections")),
     ("milter", "spool_directory"): ("spool_directory", _absolute_path),
     ("lookups", "socket"): ("lookup_socket", _unix_socket),
     ("service", "domain"): ("service_domain", _domain),

@@ -111,14 +111,17 @@ RETURNING messages, recipients
 """)
 
 
-def directory_engine(settings: Settings, statement_timeout_ms: int = 3000) -> Engine:
-    """Every lookup is one statement: autocommit spares a BEGIN and a ROLLBACK round trip
-    each. No pre-ping either: a dead pooled connection fails one lookup and the pool
-    replaces it; the caller's boundary turns that failure into a 4xx."""
+@functools.lru_cache(maxsize=4)
+def directory_engine(settings: Settings) -> Engine:
+    """The daemon process's one engine and pool (database.pool_size connections, as many
+    again at peaks), shared by its stages, checks and transaction log; cached by settings.
+    Every lookup is one statement: autocommit spares a BEGIN and a ROLLBACK round trip
+    each. No pre-ping either: a dead pooled connection fails one call, which is made once
+    more on a fresh one (`retrying`)."""
     return create_engine(
-        require_database_url(settings), pool_size=20, max_overflow=20, isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 3,
-                      "options": f"-c statement_timeout={statement_timeout_ms}"})
+        require_database_url(settings), pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size, isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=3000"})
 
 
 def split(address: str) -> tuple[str, str]:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Engine, TextClause, create_engine, text
+from sqlalchemy import Engine, TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbasic import dbdeadline, socketmap
-from mailbasic.config import Settings, require_database_url, service_host_names
-from mailbasic.directory import TtlCache, retrying
+from mailbasic.config import Settings, service_host_names
+from mailbasic.directory import TtlCache, directory_engine, retrying
 
 log = logging.getLogger("mailbasic.lookups")
 
@@ -124,8 +124,7 @@ def _without_detail(local_part: str) -> str:
 
 
 def lookup_engine(settings: Settings) -> Engine:
-    return create_engine(require_database_url(settings), pool_size=10, max_overflow=10,
-                         isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    return directory_engine(settings)
 
 
 def run(settings: Settings) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from mailbasic.sms.notification import QueueNotification
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -58,16 +60,6 @@ class SendMessage:
     accepted, with the null envelope sender."""
     recipient: str
     data: bytes
-
-
-@dataclass(frozen=True)
-class QueueNotification:
-    """An SMS for a recipient mailbox, put into the outbox together with the
-    transaction's log record, and only when the message is accepted."""
-    mailbox_id: int
-    phone: str
-    text: str
-    reason: str
 
 
 Action = (AddHeader | DeleteHeader | ReplaceBody | AddRecipient | DeleteRecipient

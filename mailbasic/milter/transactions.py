@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import create_engine
-
 from mailbasic import smtplog
-from mailbasic.config import Settings, require_database_url
-from mailbasic.directory import retrying
+from mailbasic.config import Settings
+from mailbasic.directory import directory_engine, retrying
 from mailbasic.milter.decisions import Outcome, QueueNotification
 from mailbasic.milter.message import Client
 from mailbasic.sms import store as sms_store
@@ -17,10 +15,10 @@ from mailbasic.smtplog import TransactionRecord
 
 class TransactionLog:
     def __init__(self, settings: Settings) -> None:
-        # No pre-ping: a dropped connection fails one message (a tempfail, retried by
-        # the sender) and the pool replaces it; pinging would cost a round trip each time.
-        self.engine = create_engine(require_database_url(settings), pool_size=10, max_overflow=40,
-                                    connect_args={"connect_timeout": 5})
+        # The process's one pool, in transactions: the record and the SMS outbox rows
+        # are written together or not at all.
+        self.engine = directory_engine(settings).execution_options(
+            isolation_level="READ COMMITTED")
 
     @retrying
     def record(self, entry: TransactionRecord,

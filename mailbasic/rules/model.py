@@ -1,9 +1,10 @@
 """The filter language as data: a small, typed subset of Sieve (RFC 5228).
 
 A mailbox's filters are one `Script`. The Sieve reader (sieve.py) and the admin CLI
-build it, the evaluator (evaluate.py) runs it, and the store keeps it as JSON
-(`to_json` / `from_json`). Every construct here means what it means in Sieve; where
-Sieve leaves a choice open, Dovecot Pigeonhole's behaviour is the reference.
+build it, the evaluator (evaluate.py) runs it, and the database keeps it as Sieve text
+(mailbox_rules.filters, written by sieve.render, read back by sieve.parse). Every
+construct here means what it means in Sieve; where Sieve leaves a choice open, Dovecot
+Pigeonhole's behaviour is the reference.
 """
 
 from __future__ import annotations

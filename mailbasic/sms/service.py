@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from mailbasic.accounts import get_mailbox
 from mailbasic.errors import AlreadyExists, InvalidInput, NotFound
-from mailbasic.milter.decisions import QueueNotification
 from mailbasic.schema import Mailbox, OutboxState, SmsOutbox, SmsRule, SmsRuleKind, SmsSettings
 from mailbasic.schema.rules import SENDER_PATTERN
 from mailbasic.schema.sms import PHONE_PATTERN
 from mailbasic.sms import store
 from mailbasic.sms.gateway import sms_text
+from mailbasic.sms.notification import QueueNotification
 from mailbasic.sms.rules import wants_fax_notice
 
 

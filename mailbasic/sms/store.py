@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Engine, Row, insert, text
 
 from mailbasic.directory import TtlCache, retrying
-from mailbasic.milter.decisions import QueueNotification
 from mailbasic.rules.store import split
 from mailbasic.schema.sms import SmsOutbox, SmsRuleKind
+from mailbasic.sms.notification import QueueNotification
 from mailbasic.sms.rules import SmsProfile
 
 _PROFILE = text("""

@@ -11,7 +11,10 @@ over IMAP. It fails (exit 1) unless:
 - every recipient that got a 2xx has the message exactly once;
 - no recipient that got only 4xx (before the retry) has it from that attempt;
 - nothing arrived unscanned: every copy has X-Spam-Status, none carries EICAR;
-- every 4xx came within the database deadline (plus slack) of the command.
+- every 4xx came within the database deadline (plus slack) of the command;
+- no fault ever drew a 5xx (nothing in this traffic deserves one).
+Before reconciling, the queue is drained (postqueue -f until it is empty), so mail
+deferred while Dovecot was down counts once delivered.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Attempt:
     code: int
     seconds: float
     retry: bool = False
+    text: str = ""
 
 
 @dataclass
@@ -90,27 +94,33 @@ def send(stack: Stack, ledger: Ledger, message_id: str, sender: str, recipients:
     try:
         with smtplib.SMTP(HOST, stack.ports.smtp, timeout=120) as client:
             client.ehlo("mx.remote.example")
-            client.mail(sender)
+            code, text = client.mail(sender)
+            if code != 250:   # e.g. a lookup of the sender's domain failed: all 4xx
+                for recipient in recipients:
+                    ledger.add(message_id, Attempt(recipient, code, time.monotonic() - started,
+                                                   retry, text.decode(errors="replace")))
+                return
             accepted = []
             for recipient in recipients:
                 began = time.monotonic()
-                code, _ = client.rcpt(recipient)
+                code, text = client.rcpt(recipient)
                 if code == 250:
                     accepted.append(recipient)
                 else:
                     ledger.add(message_id, Attempt(recipient, code,
-                                                   time.monotonic() - began, retry))
+                                                   time.monotonic() - began, retry,
+                                                   text.decode(errors="replace")))
             if not accepted:
                 return
             began = time.monotonic()
-            code, _ = client.data(raw)
+            code, text = client.data(raw)
             for recipient in accepted:
                 ledger.add(message_id, Attempt(recipient, code, time.monotonic() - began,
-                                               retry))
-    except (smtplib.SMTPException, OSError):
+                                               retry, text.decode(errors="replace")))
+    except (smtplib.SMTPException, OSError) as error:
         for recipient in recipients:   # no answer: as a sender would, count it as 4xx
             ledger.add(message_id, Attempt(recipient, 421, time.monotonic() - started,
-                                           retry))
+                                           retry, f"no answer: {error}"))
 
 
 def sender_loop(stack: Stack, ledger: Ledger, sender: str, until: float,
@@ -190,6 +200,20 @@ def delivered(stack: Stack, context: ssl.SSLContext) -> dict[str, dict[str, list
     return found
 
 
+def drain(stack: Stack, seconds: float = 600) -> None:
+    """Until Postfix's queue is empty: deliveries deferred while Dovecot was down are
+    retried now (postqueue -f), not after the queue's backoff."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listing = subprocess.run(["postqueue", "-c", str(stack.postfix.config_directory),
+                                  "-p"], capture_output=True, text=True).stdout
+        if "Mail queue is empty" in listing:
+            return
+        subprocess.run(["postqueue", "-c", str(stack.postfix.config_directory), "-f"],
+                       capture_output=True)
+        time.sleep(5)
+
+
 def reconcile(ledger: Ledger, found, deadline: float) -> list[str]:
     problems = []
     for message_id, attempts in ledger.attempts.items():
@@ -217,6 +241,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     arguments = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailbasic-soak-"))
+    failed = True
     stack = Stack(root, Ports.free(), database_deadline=5.0)
     try:
         stack.up()
@@ -246,20 +271,35 @@ def main() -> int:
             if refused:
                 send(stack, ledger, message_id, "retry@remote.example", refused,
                      kinds[message_id], retry=True)
-        time.sleep(30)  # the queue delivers what it accepted
+        drain(stack)   # the queue delivers what it accepted
         context = ssl.create_default_context(cafile=str(stack.certificates.ca))
         problems = reconcile(ledger, delivered(stack, context), stack.settings.database_deadline)
-        answers = [attempt.code for attempts in ledger.attempts.values() for attempt in attempts]
-        summary = {"messages": len(ledger.attempts), "answers": len(answers),
-                   "2xx": sum(code // 100 == 2 for code in answers),
-                   "4xx": sum(code // 100 == 4 for code in answers),
-                   "5xx": sum(code // 100 == 5 for code in answers),
-                   "faults": faults, "problems": problems[:50]}
+        answers = [attempt for attempts in ledger.attempts.values() for attempt in attempts]
+        kinds_of_answer: dict[str, int] = {}
+        for attempt in answers:
+            if attempt.code // 100 != 2:
+                key = f"{attempt.code} {attempt.text[:70]}"
+                kinds_of_answer[key] = kinds_of_answer.get(key, 0) + 1
+        slowest = max((attempt.seconds for attempt in answers if attempt.code // 100 == 4),
+                      default=0.0)
+        summary = {"minutes": arguments.minutes, "messages": len(ledger.attempts),
+                   "answers": len(answers),
+                   "2xx": sum(attempt.code // 100 == 2 for attempt in answers),
+                   "4xx": sum(attempt.code // 100 == 4 for attempt in answers),
+                   "5xx": sum(attempt.code // 100 == 5 for attempt in answers),
+                   "slowest 4xx (s)": round(slowest, 1),
+                   "answers other than 2xx": kinds_of_answer,
+                   "faults": faults, "problems": len(problems),
+                   "first problems": problems[:30]}
         print(json.dumps(summary, indent=2))
-        return 1 if problems else 0
+        failed = bool(problems) or summary["5xx"] > 0
+        if failed:
+            print(f"the stack's logs stay in {stack.layout.logs}")
+        return 1 if failed else 0
     finally:
         stack.down()
-        shutil.rmtree(root, ignore_errors=True)
+        if not failed:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

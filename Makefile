@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := \
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-pgsql dovecot-sieve \
 	spamassassin spamd \
 	clamav clamav-daemon \
-	libmilter-dev openssl ca-certificates
+	libmilter-dev openssl ca-certificates procps
 
 # The reference milters the benchmark compares against.
 BENCH_PACKAGES := clamav-milter spamass-milter spamc

@@ -123,13 +123,9 @@ def _without_detail(local_part: str) -> str:
     return local_part.split("+", 1)[0]
 
 
-def lookup_engine(settings: Settings) -> Engine:
-    return directory_engine(settings)
-
-
 def run(settings: Settings) -> None:
     dbdeadline.install(settings.database_deadline)
-    table = LookupTables(lookup_engine(settings), settings)
+    table = LookupTables(directory_engine(settings), settings)
     log.info("mailbasic lookup tables, database deadline %.0f s",
              settings.database_deadline)
     socketmap.serve(settings.lookup_socket, table)

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.engine import make_url
 
-from mailbasic.lookups import LookupTables, lookup_engine
+from mailbasic.directory import directory_engine
+from mailbasic.lookups import LookupTables
 from mailbasic.schema.privileges import ComponentRole
 
 PASSWORD = "a long secret\n"
@@ -29,7 +30,7 @@ def tables(postgres, settings, cli):
         password=postgres.postgres.component_passwords[ComponentRole.POSTFIX.value])
     as_postfix = replace(settings, database_url=url.render_as_string(hide_password=False),
                          role_mailbox="desk.roles@example.net", policy_cache_seconds=0)
-    engine = lookup_engine(as_postfix)
+    engine = directory_engine(as_postfix)
     yield LookupTables(engine, as_postfix)
     engine.dispose()
 

@@ -216,3 +216,10 @@ class Directory:
             rows = connection.execute(_ADDRESSES_OF_LOGIN, {"local_part": local_part,
                                                             "domain": domain})
             return frozenset(row[0] for row in rows)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_directory(settings: Settings) -> Directory:
+    """The process's one Directory: stages that look up the same addresses (sender, spam,
+    the policy checks) share its caches as they share the engine. TtlCache is thread-safe."""
+    return Directory(directory_engine(settings), settings)

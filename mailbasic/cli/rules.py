@@ -14,7 +14,8 @@ from mailbasic.cli.context import CliContext, emit, json_option, pass_context
 from mailbasic.directory import directory_engine
 from mailbasic.errors import InvalidInput
 from mailbasic.rules import model, service, sieve
-from mailbasic.rules.evaluate import Envelope, MessageFacts
+from mailbasic.rules.loops import LoopTokens
+from mailbasic.rules.recipient import MessageView
 from mailbasic.rules.store import RulesStore
 
 
@@ -231,8 +232,9 @@ def test_(context: CliContext, mailbox: str, sender: str | None, file: BinaryIO,
     rules = store.rules_for(mailbox)
     if rules is None:
         raise InvalidInput(f"{mailbox} reaches no mailbox here")
-    facts = MessageFacts.parse(raw)
-    envelope = Envelope(service.default_sender(raw) if sender is None else sender.strip("<>"),
-                        mailbox)
-    result = service.explain(rules, facts, raw, envelope, date.today())
+    view = MessageView.parse("" if sender is None else sender, raw)
+    if sender is None:  # a message without an envelope: its From: address stands in
+        view = MessageView.parse(view.first_from(), raw)
+    result = service.explain(rules, view, mailbox, LoopTokens(context.settings.srs_secrets),
+                             date.today())
     emit(result, as_json, service.explain_text(result))

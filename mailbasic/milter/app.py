@@ -34,6 +34,7 @@ from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import SPOOL_PREFIX, Spool
 from mailbasic.milter.stages import Pipeline
 from mailbasic.milter.transactions import TransactionLog, make_record
+from mailbasic.rules.recipient import bare_address
 
 log = logging.getLogger("mailbasic.milter")
 
@@ -69,7 +70,8 @@ class MailbasicMilter(Milter.Base):
         if self.spool is not None:
             self.spool.close()
         self.spool = None
-        self.sender = ""
+        self.in_transaction = False
+        self.sender = ""  # bare, as every address from here on: "" is the null sender
         self.announced_size: int | None = None
         self.recipients: list[str] = []
         self.refused_recipients: list[str] = []
@@ -94,7 +96,7 @@ class MailbasicMilter(Milter.Base):
         self.client = Client(self.client.address, self.client.name, self.client.helo,
                              tls=f"{tls_version} {cipher}" if tls_version else None,
                              auth_user=self.getsymval("{auth_authen}") or None)
-        self.sender = sender
+        self.in_transaction, self.sender = True, bare_address(sender)
         for parameter in parameters:
             if match := _SIZE_PARAMETER.match(parameter):
                 self.announced_size = int(match.group(1))
@@ -102,7 +104,7 @@ class MailbasicMilter(Milter.Base):
         if refusal:
             log.info("%s: stage=size verdict=reject reason=%s client=%s[%s] from=%s",
                      "NOQUEUE", f"announced SIZE={self.announced_size}", self.client.name,
-                     self.client.address, sender)
+                     self.client.address, self.sender)
             self._record_quietly("NOQUEUE", self.announced_size,
                                  [Outcome("size", "reject", "announced SIZE")], str(refusal))
             self._reset()
@@ -119,9 +121,9 @@ class MailbasicMilter(Milter.Base):
     @Milter.noreply
     def envrcpt(self, recipient: str, *parameters: str) -> int:
         if self.getsymval("{rcpt_mailer}") == "error":  # Postfix refused it already
-            self.refused_recipients.append(recipient)
+            self.refused_recipients.append(bare_address(recipient))
         else:
-            self.recipients.append(recipient)
+            self.recipients.append(bare_address(recipient))
         return CONTINUE
 
     @Milter.decode("bytes")
@@ -184,7 +186,7 @@ class MailbasicMilter(Milter.Base):
             self._reset()
 
     def abort(self) -> int:
-        if self.sender:  # the client gave up, or Postfix refused every recipient
+        if self.in_transaction:  # the client gave up, or Postfix refused every recipient
             self._record_quietly(self.getsymval("i") or "NOQUEUE", None, [],
                                  "no message: transaction aborted")
         self._reset()
@@ -207,7 +209,7 @@ class MailbasicMilter(Milter.Base):
                 elif isinstance(action, AddRecipient):
                     self.addrcpt(f"<{action.address}>")
                 elif isinstance(action, DeleteRecipient):
-                    self.delrcpt(action.address)
+                    self.delrcpt(f"<{action.address}>")
                 elif isinstance(action, ChangeSender):
                     self.chgfrom(f"<{action.address}>")
 
@@ -228,7 +230,7 @@ class MailbasicMilter(Milter.Base):
 
     @staticmethod
     def _detailed(outcome: str, detail: dict[str, str], recipient: str) -> str:
-        what = detail.get(recipient.strip("<>").lower()) if outcome == "accepted" else None
+        what = detail.get(recipient.lower()) if outcome == "accepted" else None
         return f"{outcome}: {what}" if what else outcome
 
     def _record_quietly(self, queue_id: str, size: int | None, outcomes: list[Outcome],
@@ -249,8 +251,8 @@ class MailbasicMilter(Milter.Base):
     def _log(self, message: Message, outcome: Outcome) -> None:
         log.info("%s: stage=%s verdict=%s reason=%s client=%s[%s] from=<%s> to=%s",
                  message.queue_id, outcome.stage, outcome.verdict, outcome.reason or "-",
-                 message.client.name, message.client.address, message.sender.strip("<>"),
-                 ",".join(recipient.strip("<>") for recipient in message.recipients))
+                 message.client.name, message.client.address, message.sender,
+                 ",".join(message.recipients))
 
 
 def prepare_spool_directory(path: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mailbasic.milter.spool import Spool
+from mailbasic.rules.recipient import RecipientOutcome
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class Client:
 
 @dataclass
 class Message:
+    """sender and recipients are bare addresses (rules.recipient.bare_address): "" is
+    the null sender. The stages write what later stages read into the typed fields at
+    the end."""
+
     queue_id: str
     client: Client
     sender: str
@@ -28,7 +33,14 @@ class Message:
     spool: Spool                              # headers, blank line, body
     body_offset: int                          # where the body starts in the spool
     announced_size: int | None = None
-    notes: dict[str, str] = field(default_factory=dict)
+    spam_score: float | None = None           # the spam stage's, for the rules
+    # Each recipient with rules: what they decided (by lower-case address), for SMS.
+    rules_outcomes: dict[str, RecipientOutcome] = field(default_factory=dict)
+
+    def keeps_mail(self, recipient: str) -> bool:
+        """Whether RECIPIENT's mailbox gets the message as mail; without rules, it does."""
+        outcome = self.rules_outcomes.get(recipient.lower())
+        return outcome is None or outcome.keeps_mail
 
     @property
     def size(self) -> int:

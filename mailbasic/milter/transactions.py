@@ -35,7 +35,6 @@ def make_record(queue_id: str, client: Client, sender: str, size: int | None,
     return TransactionRecord(
         queue_id=queue_id, client_address=client.address, client_name=client.name,
         helo=client.helo, tls=client.tls, auth_user=client.auth_user,
-        sender=sender.strip("<>"), size=size, reply=reply,
-        recipients=[(address.strip("<>"), outcome) for address, outcome in recipients],
+        sender=sender, size=size, reply=reply, recipients=recipients,
         verdicts={outcome.stage: {"verdict": outcome.verdict, "reason": outcome.reason}
                   for outcome in outcomes})

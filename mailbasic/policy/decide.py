@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from mailbasic.config import Settings
-from mailbasic.directory import Directory, directory_engine
+from mailbasic.directory import shared_directory
 from mailbasic.policy.checks import CHECKS
 from mailbasic.policy.request import PolicyRequest
 
@@ -14,8 +14,7 @@ log = logging.getLogger("mailbasic.policy")
 
 class Policy:
     def __init__(self, settings: Settings) -> None:
-        engine = directory_engine(settings)
-        self.directory = Directory(engine, settings)
+        self.directory = shared_directory(settings)
         self.checks = [CHECKS[name](settings, self.directory)
                        for name in settings.policy_checks]
 

@@ -20,13 +20,12 @@ from sqlalchemy.orm import Session
 
 from mailbasic.accounts import find_address, get_mailbox
 from mailbasic.errors import InvalidInput, NotAllowed, NotFound
-from mailbasic.rules import notify as notify_rules
 from mailbasic.rules import sieve
-from mailbasic.rules import vacation as vacation_rules
-from mailbasic.rules.decide import RecipientRules, decide
-from mailbasic.rules.evaluate import Envelope, MessageFacts
+from mailbasic.rules.decide import RecipientRules
 from mailbasic.rules.folders import check_folder_name
+from mailbasic.rules.loops import LoopTokens
 from mailbasic.rules.model import Command, FileInto, If, Notify, Redirect, Script
+from mailbasic.rules.recipient import MessageView, decide_for
 from mailbasic.schema import (
     DeliveryFolder,
     Forward,
@@ -272,33 +271,22 @@ def describe_text(view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def default_sender(raw: bytes) -> str:
-    """The envelope sender `rules test` assumes: the message's first From: address ("",
-    the null sender, when it has none)."""
-    return next(iter(vacation_rules.Incoming.parse("", raw).from_addresses()), "")
-
-
-def explain(rules: RecipientRules, facts: MessageFacts, raw: bytes, envelope: Envelope,
-            today: date) -> dict[str, Any]:
-    """What `decide` makes of a message for this mailbox, without delivering anything."""
-    incoming = vacation_rules.Incoming.parse(envelope.sender, raw)
-    senders = [address.lower() for address in
-               [envelope.sender] + incoming.from_addresses() if address]
-    score = _spam_score(facts)
-    plan = decide(rules, facts, senders, score, forwarding_looped=False, envelope=envelope)
-    reply = None
-    if plan.reply:
-        reply = vacation_rules.reason_not_to_reply(plan.reply, incoming, rules.addresses,
-                                                   today) \
-            or f"yes (once per {plan.reply.interval_days} days per sender)"
-    why_not = notify_rules.reason_not_to_notify(incoming)
-    return {"mailbox": rules.login, "spam_score": score, "spam": plan.spam,
+def explain(rules: RecipientRules, view: MessageView, recipient: str,
+            loops: LoopTokens, today: date) -> dict[str, Any]:
+    """What the milter's rules would make of a message for this mailbox (the same
+    decide_for), without delivering anything or claiming a vacation reply's interval."""
+    outcome = decide_for(recipient, rules, view, loops, today)
+    plan = outcome.plan
+    reply = outcome.reply_withheld
+    if outcome.reply is not None:
+        reply = f"yes (once per {outcome.reply.interval_days} days per sender)"
+    return {"mailbox": rules.login, "spam_score": view.spam_score, "spam": plan.spam,
             "folders": list(plan.delivery.folders),
             "redirects": list(plan.delivery.redirects),
             "discarded": plan.delivery.discarded, "reasons": list(plan.reasons),
             "vacation_reply": reply,
             "notifications": {notification.address: why_not or "yes"
-                              for notification in plan.notifications}}
+                              for notification, why_not in outcome.notifications}}
 
 
 def explain_text(result: dict[str, Any]) -> str:
@@ -312,13 +300,3 @@ def explain_text(result: dict[str, Any]) -> str:
     lines += [f"  notification to {address}: {verdict}"
               for address, verdict in result["notifications"].items()]
     return "\n".join(lines)
-
-
-def _spam_score(facts: MessageFacts) -> float | None:
-    for name, value in facts.headers:
-        if name.lower() == "x-spam-score":
-            try:
-                return float(value.strip())
-            except ValueError:
-                return None
-    return None

@@ -9,7 +9,7 @@ breaks first, decoded or not: a reply must never carry a header the sender wrote
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.headerregistry import Address
@@ -59,13 +59,6 @@ class Incoming:
         return cls(envelope_sender, tuple((name, decode_value(value))
                                           for name, value in header_fields(head)))
 
-    @classmethod
-    def from_headers(cls, envelope_sender: str,
-                     headers: Iterable[tuple[str, bytes]]) -> Incoming:
-        return cls(envelope_sender, tuple(
-            (name, decode_value(value.decode("utf-8", "surrogateescape")))
-            for name, value in headers))
-
     def values(self, name: str) -> list[str]:
         return [value for header, value in self.headers if header.lower() == name.lower()]
 
@@ -83,7 +76,7 @@ class Incoming:
 def reason_not_to_reply(vacation: Vacation, incoming: Incoming,
                         mailbox_addresses: Collection[str], today: date) -> str | None:
     """None: reply. Otherwise why not, for the log."""
-    sender = incoming.envelope_sender.strip("<>").lower()
+    sender = incoming.envelope_sender.lower()  # bare: rules.recipient.bare_address
     if not vacation.first_day <= today <= vacation.last_day:
         return "outside vacation dates"
     if not sender:

@@ -337,11 +337,12 @@ def test_spamd_user_is_the_single_recipients_mailbox(scanning, cli):
     stage = SpamStage(scanning)
 
     def user(*recipients):
-        return stage._user(Message("Q", Client("192.0.2.1", "x"), "<a@b.example>",
+        # Message holds bare addresses: the adapter strips the <> of MAIL and RCPT.
+        return stage._user(Message("Q", Client("192.0.2.1", "x"), "a@b.example",
                                    list(recipients), [], Spool(1024), 0))
 
-    assert user("<Alice.Smith@example.net>") == "alice@example.net"
-    assert user("<someone@elsewhere.example>") == scanning.spamd_default_user
-    assert user("<alice@example.net>", "<alice.smith@example.net>") == \
+    assert user("Alice.Smith@example.net") == "alice@example.net"
+    assert user("someone@elsewhere.example") == scanning.spamd_default_user
+    assert user("alice@example.net", "alice.smith@example.net") == \
         scanning.spamd_default_user
     stage.directory.engine.dispose()

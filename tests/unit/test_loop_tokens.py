@@ -2,7 +2,7 @@
 
 import hashlib
 
-from mailbasic.milter.stages.rules import LoopTokens
+from mailbasic.rules.loops import LoopTokens
 
 
 def test_a_token_is_not_the_plain_hash_of_the_address():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import DeleteHeader, Outcome
 from mailbasic.milter.message import Message
-from mailbasic.milter.stages.rules import LOOP_HEADER
+from mailbasic.rules.loops import LOOP_HEADER
 
 PREFIX = "x-mailbasic-"
 KEPT = {LOOP_HEADER.lower()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from email.utils import getaddresses
 
 from mailbasic.config import Settings
-from mailbasic.directory import Directory, directory_engine
+from mailbasic.directory import Directory, shared_directory
 from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
 
@@ -19,7 +19,7 @@ class SenderStage:
     name = "sender"
 
     def __init__(self, settings: Settings, directory: Directory | None = None) -> None:
-        self.directory = directory or Directory(directory_engine(settings), settings)
+        self.directory = directory or shared_directory(settings)
 
     def run(self, message: Message) -> Outcome:
         login = message.client.auth_user

@@ -5,14 +5,15 @@ writes it with the transaction's log record; `mailbasic jobs sms` sends it."""
 from __future__ import annotations
 
 from email.header import decode_header, make_header
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from mailbasic.config import Settings
 from mailbasic.directory import directory_engine
-from mailbasic.milter.decisions import Outcome, QueueNotification
+from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.message import Message
-from mailbasic.milter.stages.rules import message_facts, quiet_note
+from mailbasic.milter.stages.rules import message_view
 from mailbasic.sms.gateway import sms_text
+from mailbasic.sms.notification import QueueNotification
 from mailbasic.sms.rules import Arrival, matching_rule
 from mailbasic.sms.store import SmsStore
 
@@ -25,9 +26,8 @@ class SmsStage:
                                        settings.policy_cache_seconds)
 
     def run(self, message: Message) -> Outcome:
-        looked_up = [(recipient, self.store.profile_for(recipient.strip("<>")))
-                     for recipient in message.recipients
-                     if quiet_note(recipient) not in message.notes]
+        looked_up = [(recipient, self.store.profile_for(recipient))
+                     for recipient in message.recipients if message.keeps_mail(recipient)]
         profiles = [(recipient, profile) for recipient, profile in looked_up if profile]
         if not profiles:
             return Outcome(self.name, "none", "no recipient wants an SMS")
@@ -39,20 +39,15 @@ class SmsStage:
             if reason and profile.mailbox_id not in {item.mailbox_id for item in queued}:
                 queued.append(QueueNotification(profile.mailbox_id, profile.phone,
                                                 _text(arrival), reason))
-                reasons.append(f"{recipient.strip('<>')}: {reason}")
+                reasons.append(f"{recipient}: {reason}")
         if not queued:
             return Outcome(self.name, "none", "no SMS rule matches")
         return Outcome(self.name, "queued", "; ".join(reasons), tuple(queued))
 
 
 def _arrival(message: Message) -> Arrival:
-    facts = message_facts(message)
-    headers = tuple(facts.headers)
-    senders = [message.sender.strip("<>").lower()] + [
-        address.lower() for _, address in getaddresses(
-            [value for name, value in headers if name.lower() == "from"]) if address]
-    subject = next((value for name, value in headers if name.lower() == "subject"), "")
-    return Arrival(tuple(sender for sender in senders if sender), _decoded(subject), headers)
+    view = message_view(message)
+    return Arrival(view.senders, view.incoming.first("subject"), view.facts.headers)
 
 
 def _decoded(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from mailbasic.config import Settings
-from mailbasic.directory import Directory, directory_engine
+from mailbasic.directory import shared_directory
 from mailbasic.milter.decisions import Action, AddHeader, DeleteHeader, Outcome, tempfail
 from mailbasic.milter.message import Message
 from mailbasic.scanners.spamd import SpamdClient, SpamdError, SpamReport
@@ -37,7 +37,7 @@ class SpamStage:
         self.client = SpamdClient(settings.spamd_host, settings.spamd_port,
                                   settings.spamd_timeout)
         # spamd's User: is the recipient's mailbox (its per-user settings and Bayes).
-        self.directory = Directory(directory_engine(settings), settings)
+        self.directory = shared_directory(settings)
         self.fail_open = settings.spamd_fail_open
         self.cap = settings.spam_scan_cap
         self.default_user = settings.spamd_default_user
@@ -58,7 +58,7 @@ class SpamStage:
                 return self._not_scanned(removals, "spamd unavailable", str(error))
             return tempfail(self.name, str(error),
                             "Spam filter unavailable, please try again later")
-        message.notes["spam_score"] = f"{report.score:.1f}"  # for the mailboxes' rules
+        message.spam_score = round(report.score, 1)  # for the mailboxes' rules
         actions: tuple[Action, ...] = removals + tuple(spam_headers(report))
         return Outcome(self.name, "spam" if report.is_spam else "ham",
                        f"score {report.score:.1f}/{report.threshold:.1f}", actions)
@@ -67,7 +67,7 @@ class SpamStage:
         """The one recipient's mailbox (its login), else the configured default user."""
         if len(message.recipients) != 1:
             return self.default_user
-        found = self.directory.recipient(message.recipients[0].strip("<>").lower())
+        found = self.directory.recipient(message.recipients[0].lower())
         if found is None or found.login is None:
             return self.default_user
         return found.login

@@ -1,7 +1,7 @@
 """What happens to one message for one recipient mailbox, and why.
 
-Pure decision code: the milter's rules stage and `mailbasic rules test` both call
-`decide` with what the store loaded, and apply or print the plan. The order is fixed
+Pure decision code, called only through `rules.recipient.decide_for`, which the milter's
+rules stage and `mailbasic rules test` both use. The order is fixed
 and deliberate: forwarding (a property of the address) first; then the sender lists;
 then the spam action, which, when it files or deletes, ends there (a spam message is not
 run through the customer's filters); then the filters. Last, the automatic mail the

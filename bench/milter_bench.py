@@ -163,7 +163,8 @@ disable_dns_lookups = yes
     services = "".join(
         f"{HOST}:{port} inet n - n - - smtpd -o smtpd_milters={milters}\n"
         for port, milters in variants.values())
-    stock = Path(__file__).parent.parent / "mailbasic/devstack/templates/master.cf"
+    # The role template (the stack renders it too): only its internal services are kept.
+    stock = Path(__file__).parent.parent / "ansible/roles/postfix/templates/master.cf.j2"
     internal = [line for line in stock.read_text().splitlines(keepends=True)
                 if line.split(" ")[0] in INTERNAL_SERVICES]
     (etc / "master.cf").write_text(services + "".join(internal))

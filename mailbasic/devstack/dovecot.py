@@ -9,7 +9,7 @@ from mailbasic import mtaconfig
 from mailbasic.config import Settings
 from mailbasic.devstack.layout import HOST, Layout, Ports
 from mailbasic.devstack.process import chown, greeting, run, start_daemon, stop_pidfile, wait_until
-from mailbasic.devstack.templating import render
+from mailbasic.devstack.templating import render_role_template
 from mailbasic.devstack.tls import Certificates
 from mailbasic.mtaconfig import DatabaseAccess
 
@@ -50,7 +50,7 @@ class Dovecot:
         return run(["doveadm", "-c", str(self.config), *arguments])
 
     def _write_config(self) -> None:
-        mail = pwd.getpwnam(MAIL_USER)
+        mail_uid = pwd.getpwnam(MAIL_USER).pw_uid
         self.layout.mail.mkdir(parents=True, exist_ok=True)
         chown(self.layout.mail, MAIL_USER)
         (self.directory / "state").mkdir(parents=True, exist_ok=True)
@@ -61,15 +61,23 @@ class Dovecot:
         dict_conf.write_text(mtaconfig.dovecot_dict_conf(self.access))
         dict_conf.chmod(0o600)
         chown(dict_conf, "dovecot")  # Dovecot's dict process runs as its internal user
-        auth_conf = self.directory / "auth-sql.conf.ext"
+        # The names the deployed dovecot.conf includes, in the stack's own directory.
+        auth_conf = self.directory / "auth-mailbasic.conf.ext"
         auth_conf.write_text(mtaconfig.dovecot_auth_conf(str(sql_conf),
                                                          self.settings.service_domain))
-        render("dovecot.conf", self.config,
-               host=HOST, run_dir=self.run_dir, state_dir=self.directory / "state",
-               instance_name=f"mailbasic-{self.ports.imap}", log_file=self.logfile,
-               certificate=self.certificates.certificate, key=self.certificates.key,
-               mail_user=MAIL_USER, mail_uid=mail.pw_uid, mail_gid=mail.pw_gid,
-               auth_conf=auth_conf, imap_port=self.ports.imap, imaps_port=self.ports.imaps,
-               pop3_port=self.ports.pop3, pop3s_port=self.ports.pop3s,
-               lmtp_socket=self.lmtp_socket, auth_socket=self.auth_socket,
-               dict_conf=dict_conf)
+        render_role_template("dovecot", "dovecot.conf.j2", self.config, {
+            # An instance of its own on loopback ports; the role's defaults (TLS, mailboxes,
+            # plugins) apply as they are.
+            "dovecot_listen": HOST, "dovecot_imap_port": self.ports.imap,
+            "dovecot_imaps_port": self.ports.imaps, "dovecot_pop3_port": self.ports.pop3,
+            "dovecot_pop3s_port": self.ports.pop3s, "dovecot_base_dir": str(self.run_dir),
+            "dovecot_state_dir": str(self.directory / "state"),
+            "dovecot_instance_name": f"mailbasic-{self.ports.imap}",
+            "dovecot_log_path": str(self.logfile), "dovecot_config_dir": str(self.directory),
+            "dovecot_tls_certificate": str(self.certificates.certificate),
+            "dovecot_tls_key": str(self.certificates.key),
+            "dovecot_mail_user": MAIL_USER, "dovecot_first_valid_uid": mail_uid,
+            "dovecot_lmtp_socket": str(self.lmtp_socket),
+            "dovecot_auth_socket": str(self.auth_socket),
+            "dovecot_quota_status": True,  # bench/policy_bench.py measures against it
+        })

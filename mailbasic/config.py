@@ -81,6 +81,7 @@ RESERVED_LOCAL_PARTS = ("postmaster", "abuse", "hostmaster", "webmaster", "admin
 # The settings that take one of a few fixed values.
 UnscannableAction = Literal["tempfail", "reject"]
 QuotaRefusal = Literal["permanent", "temporary"]
+LogStart = Literal["beginning", "end"]
 SmsContentType = Literal["application/json", "application/x-www-form-urlencoded"]
 
 
@@ -139,6 +140,14 @@ class Settings:
     over_limits_text: str = ("Message refused: its content exceeds the virus scanner's "
                              "limits (archive depth, size or file count)")
     log_retention_days: int = 180
+    # `mailbasic delivery-log` reads Postfix's own log file (maillog_file) as it grows;
+    # from its beginning on the first run, unless delivery_log_start is "end".
+    delivery_log_file: str = "/var/log/postfix.log"
+    delivery_log_start: LogStart = "beginning"
+    delivery_log_batch_lines: int = 2000
+    delivery_log_poll_seconds: float = 0.25
+    # The milter records each connection's HELO name (Postfix's log has the rest).
+    log_connections: bool = True
     policy_socket: str = "inet:10040@127.0.0.1"
     policy_checks: tuple[str, ...] = ("size", "srs_sender", "sender_login", "rate_limit",
                                       "recipient", "inactive", "quota", "quota_alone")
@@ -466,6 +475,19 @@ def _reply_text(value: Any) -> str:
     return text
 
 
+def _log_start(value: Any) -> LogStart:
+    if value not in get_args(LogStart):
+        raise ValueError('must be "beginning" (read the whole file on the first run) or '
+                         '"end" (only what Postfix writes from then on)')
+    return cast(LogStart, value)
+
+
+def _poll_seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 60:
+        raise ValueError("must be a number of seconds from 0.01 to 60")
+    return float(value)
+
+
 def _quota_refusal(value: Any) -> QuotaRefusal:
     if value not in get_args(QuotaRefusal):
         raise ValueError('must be "permanent" (552 5.2.2) or "temporary" (452 4.2.2)')
@@ -507,6 +529,12 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "encrypted_text"): ("encrypted_text", _reply_text),
     ("clamd", "over_limits_text"): ("over_limits_text", _reply_text),
     ("log", "retention_days"): ("log_retention_days", _days),
+    ("log", "connections"): ("log_connections", _boolean),
+    ("delivery_log", "file"): ("delivery_log_file", _absolute_path),
+    ("delivery_log", "start"): ("delivery_log_start", _log_start),
+    ("delivery_log", "batch_lines"): ("delivery_log_batch_lines",
+                                      _whole_number(1, 100_000, "a number of lines")),
+    ("delivery_log", "poll_seconds"): ("delivery_log_poll_seconds", _poll_seconds),
     ("policy", "socket"): ("policy_socket", _listen_socket),
     ("policy", "checks"): ("policy_checks", _check_order),
     ("policy", "cache_seconds"): ("policy_cache_seconds", _cache_seconds),

@@ -10,7 +10,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, CursorResult, delete, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from mailbasic.schema import SmtpRecipient, SmtpTransaction
+from mailbasic.schema import (
+    DeliveryAttempt,
+    MilterConnection,
+    QueueLink,
+    SmtpAuthAttempt,
+    SmtpRecipient,
+    SmtpSession,
+    SmtpTransaction,
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,15 @@ def search(session: Session, *, address: str | None = None, queue_id: str | None
 
 
 def purge(session: Session, older_than: datetime) -> int:
+    """The transactions older than that, and with them the delivery record of the same
+    age (attempts, links, sessions and their logins, milter connections): one retention
+    for the whole log. Returns the number of transactions removed."""
+    for table, column in ((DeliveryAttempt, DeliveryAttempt.attempted_at),
+                          (QueueLink, QueueLink.linked_at),
+                          (SmtpAuthAttempt, SmtpAuthAttempt.attempted_at),
+                          (SmtpSession, SmtpSession.connected_at),
+                          (MilterConnection, MilterConnection.connected_at)):
+        session.execute(delete(table).where(column < older_than))
     result = session.execute(delete(SmtpTransaction)
                              .where(SmtpTransaction.logged_at < older_than))
     return cast(CursorResult[Any], result).rowcount  # a DML statement's result

@@ -97,6 +97,13 @@ def postfix(dovecot: Stack, milter: Stack, policy: Stack, srs: Stack,
 
 
 @pytest.fixture(scope="session")
+def delivery_log(postfix: Stack) -> Stack:
+    """`mailbasic delivery-log` reading the stack's Postfix log."""
+    start(postfix.delivery_log)
+    return postfix
+
+
+@pytest.fixture(scope="session")
 def spamd(stack: Stack) -> Stack:
     start(stack.spamd)
     return stack

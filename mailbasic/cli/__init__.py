@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("config", "group", "Generated Postfix and Dovecot configuration."),
     "customer": ("customer", "group", "Customers (each with up to two mailboxes)."),
     "db": ("database", "group", "The account database schema."),
+    "delivery-log": ("delivery_log", "command",
+                     "Follow Postfix's log file (delivery_log.file) and store each "
+                     "recipient's delivery\nattempts, the messages they caused and every "
+                     "SMTP session (foreground)."),
     "domain": ("domain", "group", "Hosted domains."),
     "fax": ("fax", "group",
             "Fax to e-mail: numbers, formats, and the gateway's delivery hook."),
@@ -44,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "jobs": ("jobs", "group",
              "Maintenance jobs: safe to repeat and to run twice at once; one log line per "
              "action."),
-    "log": ("log", "group", "The SMTP transaction log."),
+    "log": ("log", "group", "The SMTP transaction log and the delivery record."),
     "lookups": ("lookups", "command",
                 "Answer Postfix's lookups of domains, mailboxes, aliases and sender logins "
                 "on\nlookups.socket (foreground)."),

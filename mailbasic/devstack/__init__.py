@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from mailbasic import db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
-from mailbasic.devstack.daemons import ServiceDaemon
+from mailbasic.devstack.daemons import LogReaderDaemon, ServiceDaemon
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
 from mailbasic.devstack.postfix import Postfix
@@ -81,6 +81,9 @@ class Stack:
                                                "/lookups.sock",
                                  spool_directory=str(self.layout.component("milter")
                                                      / "spool"),
+                                 # Postfix's maillog_file (postfix.py), read as it grows.
+                                 delivery_log_file=str(self.layout.log("postfix")),
+                                 delivery_log_poll_seconds=0.1,
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  clamd_host=HOST, clamd_port=ports.clamd, **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs
@@ -101,6 +104,7 @@ class Stack:
         self.policy = ServiceDaemon(self.layout, "policy", daemons_config)
         self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
         self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
+        self.delivery_log = LogReaderDaemon(self.layout, "delivery-log", daemons_config)
         self.clamd = Clamd(self.layout, ports.clamd)
 
     def component_access(self, role: ComponentRole) -> DatabaseAccess:
@@ -110,7 +114,7 @@ class Stack:
     @property
     def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
-                self.lookups, self.dovecot, self.postfix]
+                self.lookups, self.dovecot, self.postfix, self.delivery_log]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -144,7 +148,7 @@ class Stack:
             started.append(self.postgres)
             self.start_database()
             for server in (self.milter, self.policy, self.srs, self.lookups, self.dovecot,
-                           self.postfix):
+                           self.postfix, self.delivery_log):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -182,6 +186,7 @@ class Stack:
             f"  mailbasic policy     {self.policy.socket}",
             f"  mailbasic srs        {self.srs.socket}",
             f"  mailbasic lookups    {self.lookups.socket}",
+            f"  delivery record      mailbasic delivery-log reads {self.layout.log('postfix')}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
             "",

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from mailbasic.devstack.layout import Layout
-from mailbasic.devstack.process import stop_pidfile, wait_until
+from mailbasic.devstack.process import StackError, stop_pidfile, wait_until
 
 
 def chown_group(path: Path, group: str) -> None:
@@ -66,6 +66,15 @@ class ServiceDaemon:
         except subprocess.TimeoutExpired:
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class LogReaderDaemon(ServiceDaemon):
+    """`mailbasic delivery-log`: no socket; ready once it says where it reads from."""
+
+    def _accepts_connections(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise StackError(f"mailbasic {self.name} exited with {self.process.returncode}")
+        return b"delivery-log: reading" in self.logfile.read_bytes()
 
 
 def _signal_group(leader: int, number: int) -> None:

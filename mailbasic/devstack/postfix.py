@@ -34,6 +34,7 @@ class Postfix:
         self.config_directory = self.directory / "etc"
         self.queue_directory = self.directory / "queue"
         self.logfile = layout.log(self.name)
+        self.transport_file = self.config_directory / "transport"
 
     @property
     def environment(self) -> dict[str, str]:
@@ -65,6 +66,8 @@ class Postfix:
                           self.directory / "data"):
             directory.mkdir(parents=True, exist_ok=True)
         chown(self.directory / "data", "postfix")
+        if not self.transport_file.exists():
+            self.transport_file.write_text("")
         values = self._role_values()
         for name in ("main.cf", "master.cf"):
             render_role_template("postfix", f"{name}.j2", self.config_directory / name, values)
@@ -90,6 +93,9 @@ class Postfix:
             "postfix_mydestination": "",
             "postfix_alias_maps": "",
             "postfix_offline": True,
+            # Tests route a domain to a scripted "remote MX" on loopback through this file
+            # (and `postfix reload`); it wins over the offline default_transport.
+            "postfix_transport_maps": f"texthash:{self.transport_file}",
             "postfix_lmtp_destination": f"unix:{self.lmtp_socket}",
             "postfix_sasl_path": self.auth_socket,
             "postfix_milter_socket": self.settings.milter_socket,

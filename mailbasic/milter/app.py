@@ -11,13 +11,16 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import Milter
 
 from mailbasic import dbdeadline
 from mailbasic.config import Settings
+from mailbasic.directory import directory_engine
 from mailbasic.mailer import Mailer
+from mailbasic.milter.connections import ConnectionLog
 from mailbasic.milter.decisions import (
     AddHeader,
     AddRecipient,
@@ -60,9 +63,13 @@ class MailbasicMilter(Milter.Base):
     settings: Settings
     transactions: TransactionLog
     mailer: Mailer
+    connections: ConnectionLog | None = None
 
     def __init__(self) -> None:
         self.client = Client(address="unknown", name="unknown")
+        self.client_port: int | None = None
+        self.connected_at = datetime.now(UTC)
+        self.transaction_count = 0
         self.spool: Spool | None = None
         self._reset()
 
@@ -82,16 +89,20 @@ class MailbasicMilter(Milter.Base):
     def connect(self, hostname: str | None, family: int,
                 hostaddr: tuple[str, int] | tuple[str, int, int, int] | str | None) -> int:
         address = hostaddr[0] if isinstance(hostaddr, tuple) else str(hostaddr)
+        self.client_port = hostaddr[1] if isinstance(hostaddr, tuple) else None
         self.client = Client(address=address, name=hostname or "unknown")
         return CONTINUE
 
     @Milter.noreply
     def hello(self, helo: str) -> int:
-        self.client = Client(self.client.address, self.client.name, helo=helo)
+        tls_version, cipher = self.getsymval("{tls_version}"), self.getsymval("{cipher}")
+        self.client = Client(self.client.address, self.client.name, helo=helo,
+                             tls=f"{tls_version} {cipher}" if tls_version else None)
         return CONTINUE
 
     def envfrom(self, sender: str, *parameters: str) -> int:
         self._reset()
+        self.transaction_count += 1
         tls_version, cipher = self.getsymval("{tls_version}"), self.getsymval("{cipher}")
         self.client = Client(self.client.address, self.client.name, self.client.helo,
                              tls=f"{tls_version} {cipher}" if tls_version else None,
@@ -194,6 +205,12 @@ class MailbasicMilter(Milter.Base):
 
     def close(self) -> int:
         self._reset()
+        if self.connections is not None:
+            self.connections.add(
+                connected_at=self.connected_at, closed_at=datetime.now(UTC),
+                client_address=self.client.address, client_port=self.client_port,
+                client_name=self.client.name, helo=self.client.helo, tls=self.client.tls,
+                transactions=self.transaction_count)
         return CONTINUE
 
     def _apply(self, outcomes: list[Outcome]) -> None:
@@ -272,6 +289,8 @@ def configure(settings: Settings, pipeline: Pipeline | None = None,
     MailbasicMilter.pipeline = pipeline or Pipeline(settings)
     MailbasicMilter.transactions = transactions or TransactionLog(settings)
     MailbasicMilter.mailer = Mailer(settings)
+    MailbasicMilter.connections = (ConnectionLog(directory_engine(settings))
+                                   if settings.log_connections else None)
 
 
 def run(settings: Settings) -> None:

@@ -13,8 +13,9 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
+from mailbasic import caused
 from mailbasic.rules import model
 from mailbasic.rules.vacation import Incoming, one_line
 
@@ -30,15 +31,16 @@ def reason_not_to_notify(incoming: Incoming) -> str | None:
 
 
 def compose_notification(notify: model.Notify, incoming: Incoming, owner: str, now: datetime,
-                         message_id_domain: str) -> bytes:
-    """owner: the mailbox's address, the notification's From."""
+                         message_id_domain: str, cause: str = "") -> bytes:
+    """owner: the mailbox's address, the notification's From; cause: the queue id of
+    the message it is about (caused.py)."""
     message = EmailMessage(policy=SMTP)
     message["From"] = Address(addr_spec=owner)
     message["To"] = Address(addr_spec=notify.address)
     original_subject = one_line(incoming.first("subject")) or "(no subject)"
     message["Subject"] = one_line(notify.message) or f"Notification: {original_subject}"
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=message_id_domain)
+    message["Message-ID"] = caused.message_id("notify", cause, message_id_domain)
     message["Auto-Submitted"] = f'auto-notified; owner-email="{owner}"'  # RFC 5436 2.7
     message["Precedence"] = "bulk"
     if notify.importance in _IMPORTANCE:

@@ -15,8 +15,9 @@ from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import format_datetime, getaddresses
 
+from mailbasic import caused
 from mailbasic.rules import model
 from mailbasic.rules.evaluate import decode_value, header_fields
 
@@ -114,14 +115,16 @@ def one_line(text: str, limit: int = 998) -> str:
 
 
 def compose_reply(vacation: Vacation, incoming: Incoming, reply_from: str,
-                  reply_to_address: str, now: datetime, message_id_domain: str) -> bytes:
+                  reply_to_address: str, now: datetime, message_id_domain: str,
+                  cause: str = "") -> bytes:
+    """cause: the queue id of the message answered (caused.py)."""
     reply = EmailMessage(policy=SMTP)
     reply["From"] = Address(addr_spec=reply_from)
     reply["To"] = Address(addr_spec=reply_to_address)
     original_subject = one_line(incoming.first("subject"))
     reply["Subject"] = one_line(vacation.subject) or f"Auto: {original_subject}".strip()
     reply["Date"] = format_datetime(now)
-    reply["Message-ID"] = make_msgid(domain=message_id_domain)
+    reply["Message-ID"] = caused.message_id("vacation", cause, message_id_domain)
     reply["Auto-Submitted"] = "auto-replied"  # RFC 3834: no replies to this reply
     message_id = one_line(incoming.first("message-id"))
     if _MESSAGE_ID.match(message_id):

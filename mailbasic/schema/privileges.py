@@ -21,7 +21,7 @@ from mailbasic.schema.models import Mailbox
 class ComponentRole(StrEnum):
     POSTFIX = "mailbasic_postfix"
     DOVECOT = "mailbasic_dovecot"
-    DAEMON = "mailbasic_daemon"      # the milter and the policy daemon
+    DAEMON = "mailbasic_daemon"      # the milter, the policy daemon and the log reader
 
 
 # The daemons read the account settings but never a password hash.
@@ -63,6 +63,13 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         "smtp_transactions": _APPEND,
         "smtp_recipients": _APPEND,
         "sms_outbox": _APPEND,
+        "milter_connections": _APPEND,
+        # `mailbasic delivery-log`: Postfix's log, stored with its position.
+        "log_positions": _UPSERT,
+        "delivery_attempts": _APPEND,
+        "queue_links": _APPEND,
+        "smtp_sessions": _UPSERT,
+        "smtp_auth_attempts": _APPEND,
     },
 }
 

@@ -91,7 +91,7 @@ class RulesStage:
             remaining |= {change.address for change in changes
                           if isinstance(change, AddRecipient)}
             actions.extend(self._vacation_reply(message, view, outcome))
-            actions.extend(self._notifications(view, outcome))
+            actions.extend(self._notifications(message, view, outcome))
         actions.extend(self._forwarding_marks(message, outcomes, redirected))
         described = tuple((outcome.recipient, outcome.describe()) for outcome in outcomes)
         summary = "; ".join(f"{address}: {what}" for address, what in described)
@@ -121,13 +121,16 @@ class RulesStage:
                 rules.mailbox_id, view.sender, reply.interval_days):
             return []
         data = vacation.compose_reply(reply, view.incoming, rules.login, view.sender,
-                                      datetime.now(UTC), self.service_domain)
+                                      datetime.now(UTC), self.service_domain,
+                                      cause=message.queue_id)
         return [SendMessage(view.sender, data)]
 
-    def _notifications(self, view: MessageView, outcome: RecipientOutcome) -> list[Action]:
+    def _notifications(self, message: Message, view: MessageView,
+                       outcome: RecipientOutcome) -> list[Action]:
         now = datetime.now(UTC)
         return [SendMessage(each.address, notify.compose_notification(
-            each, view.incoming, outcome.rules.login, now, self.service_domain))
+            each, view.incoming, outcome.rules.login, now, self.service_domain,
+            cause=message.queue_id))
             for each, why_not in outcome.notifications if why_not is None]
 
 

@@ -13,6 +13,7 @@ import smtplib
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -163,3 +164,40 @@ def test_the_scheduled_jobs_run_on_the_deployed_host(customer, job):
     assert done.returncode == 0
     written = log.read_text()[before:]
     assert f"job={job} dry-run action=done" in written, written
+
+
+def recorded_delivery(recipient: str, since: str) -> dict:
+    """Wait until `log search` shows the local delivery of a message to RECIPIENT that
+    arrived after SINCE (recorded by the deployed `mailbasic delivery-log`)."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    while time.monotonic() < deadline:
+        for entry in json.loads(mailbasic("log", "search", "--address", recipient,
+                                          "--since", since, "--json")):
+            sent = [attempt for attempt in entry["deliveries"]
+                    if attempt["recipient"] == recipient and attempt["status"] == "sent"]
+            if sent:
+                return sent[0]
+        time.sleep(0.5)
+    pytest.fail(f"no delivery record for {recipient} within {DELIVERY_TIMEOUT}s")
+
+
+def test_the_delivery_record_follows_postfix_log_through_a_rotation(customer, tls_context):
+    log = Path("/var/log/postfix.log")
+    status = log.stat()
+    assert (status.st_uid, oct(status.st_mode & 0o777)) == (0, "0o640")
+    since = datetime.now(UTC).isoformat()
+    send_mx("someone@remote.example", [customer.bobby[0]],
+            mail(unique("recorded"), recipient=customer.bobby[0]).as_bytes())
+    attempt = recorded_delivery(customer.bobby[0], since)
+    assert attempt["reply"].startswith(f"250 2.0.0 <{customer.bobby[0]}>")
+    assert attempt["reply"].endswith("Saved")     # Dovecot's LMTP answer
+    # logrotate as cron runs it daily, forced: the reader finishes the old file and
+    # follows Postfix into the new one.
+    subprocess.run(["logrotate", "--force", "/etc/logrotate.d/mailbasic-postfix-log"],
+                   check=True, timeout=60)
+    assert log.with_name("postfix.log.1").exists()
+    since = datetime.now(UTC).isoformat()
+    send_mx("someone@remote.example", [customer.alice[0]],
+            mail(unique("recorded after rotation"), recipient=customer.alice[0]).as_bytes())
+    recorded_delivery(customer.alice[0], since)
+    assert log.stat().st_ino != status.st_ino

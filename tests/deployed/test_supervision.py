@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.corpus import mail
-from tests.deployed.test_deployed_service import fetch_imaps, send_mx, unique
+from tests.deployed.test_deployed_service import (
+    fetch_imaps,
+    recorded_delivery,
+    send_mx,
+    unique,
+)
 
 VENV_PYTHON = "/opt/mailbasic/venv/bin/python3 /opt/mailbasic/venv/bin/mailbasic"
 
@@ -67,3 +73,15 @@ def test_a_killed_daemon_is_started_again(customer, tls_context, name):
             assert time.monotonic() < deadline, f"mail refused after {name} came back"
             time.sleep(1)
     fetch_imaps(customer.alice, tls_context, subject)
+
+
+def test_a_killed_delivery_log_reader_resumes_where_it_stopped(customer):
+    victims = daemon_pids("delivery-log")
+    assert len(victims) == 1
+    since = datetime.now(UTC).isoformat()
+    subprocess.run(["kill", "-KILL", *map(str, victims)], check=True)
+    # Mail that Postfix logs while the reader is down is read once it is back.
+    send_mx("someone@remote.example", [customer.bobby[0]],
+            mail(unique("while the reader was down"), recipient=customer.bobby[0]).as_bytes())
+    wait_for(lambda: daemon_pids("delivery-log") - victims, "delivery-log was not restarted")
+    recorded_delivery(customer.bobby[0], since)

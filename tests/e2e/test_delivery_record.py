@@ -208,3 +208,40 @@ def test_a_vacation_reply_is_linked_to_the_message_it_answers(delivery_log, remo
     assert [(a["recipient"], a["status"]) for a in reply["deliveries"]] == [(sender, "sent")]
     assert reply["deliveries"][0]["reply"].startswith("250 2.0.0 Ok: queued as REMOTE")
     cli.ok("rules", "vacation", CARLA[0], "--off")
+
+
+def test_a_reader_restart_mid_burst_and_a_log_rotation_lose_and_double_nothing(
+        delivery_log, remote_mx, cli, tls_context):
+    """The reader is stopped while mail flows, started again, then the log is rotated as
+    logrotate does it (moved, `postfix reload` makes postlogd open a new file): every
+    message still has exactly one delivery record, the remote server's 250."""
+    stack, recipients = delivery_log, []
+
+    def burst(count: int) -> None:
+        for _ in range(count):
+            recipients.append(f"ok-{uuid.uuid4().hex[:10]}@{REMOTE}")
+            submit(stack, tls_context, [recipients[-1]])
+
+    burst(10)
+    stack.delivery_log.stop()
+    burst(10)                          # written while nobody reads
+    stack.delivery_log.launch()
+    burst(5)
+    log = stack.postfix.logfile
+    log.rename(log.with_name(log.name + ".1"))
+    stack.postfix.postfix("reload")
+    burst(10)                          # into the new file
+
+    def recorded():
+        by_recipient: dict[str, list] = {}
+        for entry in story(cli, address=CARLA[0], limit="500"):
+            for attempt in entry["deliveries"]:
+                by_recipient.setdefault(attempt["recipient"], []).append(attempt)
+        return by_recipient if all(r in by_recipient for r in recipients) else None
+    by_recipient = wait_for("every delivery", recorded)
+    time.sleep(2 * stack.settings.delivery_log_poll_seconds + 1)  # any double would be in
+    by_recipient = recorded()
+    assert by_recipient is not None
+    for recipient in recipients:
+        assert [(a["status"], a["reply"][:26]) for a in by_recipient[recipient]] == [
+            ("sent", "250 2.0.0 Ok: queued as RE")], recipient

@@ -64,7 +64,10 @@ class DeliveryLogReader:
         the finished file."""
         lines, position = follower.read_batch(self.settings.delivery_log_batch_lines)
         if lines or position != self.stored:
-            self.recorder.store([postfix_log.parse(line) for line in lines], position)
+            # PostgreSQL's text takes no NUL, which Postfix never logs; a stray one must
+            # not stop the reader on its line for good.
+            self.recorder.store([postfix_log.parse(line.replace("\x00", "\ufffd"))
+                                 for line in lines], position)
             self.stored = position
         return len(lines)
 

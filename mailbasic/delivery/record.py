@@ -21,6 +21,7 @@ from mailbasic import caused
 from mailbasic.delivery import postfix_log
 from mailbasic.delivery.follow import Position
 from mailbasic.schema import (
+    DELIVERY_STATUSES,
     DeliveryAttempt,
     LogPosition,
     QueueLink,
@@ -107,6 +108,10 @@ class DeliveryRecorder:
     # -- per event ---------------------------------------------------------------------
 
     def _delivery(self, event: postfix_log.Delivery, batch: Batch) -> None:
+        if event.status not in DELIVERY_STATUSES:  # the table's check would refuse the batch
+            log.warning("delivery-log: stage=parse verdict=skipped reason=unknown status "
+                        "%r of %s", event.status, event.queue_id)
+            return
         batch.attempts.append({
             "queue_id": event.queue_id, "recipient": event.recipient.lower(),
             "orig_recipient": event.orig_recipient.lower() if event.orig_recipient else None,

@@ -2,6 +2,7 @@
 
 from mailbasic.schema.collect import CollectAccount, CollectedMessage, Security
 from mailbasic.schema.delivery import (
+    DELIVERY_STATUSES,
     DeliveryAttempt,
     LogPosition,
     MilterConnection,
@@ -36,6 +37,7 @@ from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "MAX_ADDRESSES",
     "MAX_MAILBOXES",
     "Address",

@@ -152,3 +152,19 @@ def _contents(engine) -> dict[str, list[tuple]]:
         return {name: sorted((tuple(row) for row in connection.execute(sql(query))),
                              key=repr)
                 for name, query in queries.items()}
+
+
+def test_lines_the_database_would_refuse_do_not_stop_the_reader(log_settings, engine):
+    good = ("Nov 30 05:57:28 mail postfix/smtp[21505]: CC91421604D: to=<ok@remote.example>, "
+            "relay=mx[192.0.2.1]:25, delay=0.07, delays=0.03/0/0/0.04, dsn=2.0.0, "
+            "status=sent (250 2.0.0 Ok)\n")
+    odd = good.replace("status=sent", "status=teleported").replace("ok@", "odd@")
+    nul = good.replace("ok@", "nul@").replace("250 2.0.0 Ok", "250 2.0.0 \x00Ok")
+    log = Path(log_settings.delivery_log_file)
+    log.write_text(odd + nul + good)
+    drain(log_settings)
+    assert [(row.recipient, row.reply) for row in rows(engine, DeliveryAttempt,
+                                                       DeliveryAttempt.id)] == [
+        ("nul@remote.example", "250 2.0.0 \ufffdOk"), ("ok@remote.example", "250 2.0.0 Ok")]
+    with db.transaction(engine) as session:
+        assert session.scalars(select(LogPosition)).one().offset == log.stat().st_size

@@ -62,7 +62,9 @@ class Batch:
 
 class DeliveryRecorder:
     def __init__(self, engine: Engine, source: str) -> None:
-        self.engine = engine
+        # The daemons' shared engine autocommits each statement; a batch and its position
+        # must commit together, so here it is a real transaction.
+        self.engine = engine.execution_options(isolation_level="READ COMMITTED")
         self.source = source
         self.sessions: dict[tuple[str, int], OpenSession] = {}
         self.handlers: dict[type, Callable[[Any, Batch], None]] = {

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy import text as sql
+from sqlalchemy.exc import IntegrityError
 
 from mailbasic import db
-from mailbasic.delivery.follow import LogFollower
+from mailbasic.delivery import postfix_log
+from mailbasic.delivery.follow import LogFollower, Position
 from mailbasic.delivery.reader import DeliveryLogReader
+from mailbasic.delivery.record import DeliveryRecorder
+from mailbasic.directory import directory_engine
 from mailbasic.schema import (
     DeliveryAttempt,
     LogPosition,
@@ -168,3 +172,18 @@ def test_lines_the_database_would_refuse_do_not_stop_the_reader(log_settings, en
         ("nul@remote.example", "250 2.0.0 \ufffdOk"), ("ok@remote.example", "250 2.0.0 Ok")]
     with db.transaction(engine) as session:
         assert session.scalars(select(LogPosition)).one().offset == log.stat().st_size
+
+
+def test_a_batch_and_its_position_commit_together_or_not_at_all(log_settings, engine):
+    """The daemons' engine autocommits; the recorder's batch must not: when its position
+    cannot be written, none of its rows stay (a retry would store them twice)."""
+
+
+    events = [postfix_log.parse(line, year=2026) for line in golden("remote_bounced")
+              .splitlines()]
+    recorder = DeliveryRecorder(directory_engine(log_settings), "/var/log/postfix.log")
+    recorder.start()
+    with pytest.raises(IntegrityError):
+        recorder.store(events, Position(inode=1, offset=-1, fingerprint=""))  # refused
+    assert _contents(engine) == {"attempts": [], "links": [], "sessions": [],
+                                 "failures": []}

@@ -21,7 +21,7 @@ DEBIAN_PACKAGES := \
 # The reference milters the benchmark compares against.
 BENCH_PACKAGES := clamav-milter spamass-milter spamc
 
-.PHONY: all deps debian-packages run stop check test deploy bench soak clean
+.PHONY: all deps debian-packages run stop check test deploy bench soak clean translations
 
 all: test
 
@@ -87,3 +87,14 @@ soak: deps
 
 clean: stop
 	rm -rf $(VENV) $(ANSIBLE_VENV) $(STACK_DIR) *.egg-info
+
+# The portal's German and English catalogues: messages from the code and templates
+# (and the service layer's refusals) extracted, merged into both, compiled. Translate
+# the new German entries in translations/de/LC_MESSAGES/messages.po, then run it again.
+PORTAL_I18N := mailbasic/portal/translations
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F mailbasic/portal/babel.cfg -k lazy_gettext \
+		--no-location --sort-output -o $(PORTAL_I18N)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(PORTAL_I18N)/messages.pot -d $(PORTAL_I18N) \
+		--no-fuzzy-matching --width 100
+	$(VENV)/bin/pybabel compile -d $(PORTAL_I18N)

@@ -148,6 +148,15 @@ class Settings:
     delivery_log_poll_seconds: float = 0.25
     # The milter records each connection's HELO name (Postfix's log has the rest).
     log_connections: bool = True
+    # `mailbasic portal`: the customer portal and the admin API behind nginx, on a unix
+    # socket. The secret key signs the session cookies (32+ characters, kept); base_url
+    # is what invitation and support links start with.
+    portal_socket: str = "unix:/run/mailbasic/portal.sock"
+    portal_secret_key: str | None = None
+    portal_base_url: str = "https://127.0.0.1:10443"
+    portal_invite_hours: int = 72
+    portal_session_minutes: int = 60
+    portal_threads: int = 16
     policy_socket: str = "inet:10040@127.0.0.1"
     policy_checks: tuple[str, ...] = ("size", "srs_sender", "sender_login", "rate_limit",
                                       "recipient", "inactive", "quota", "quota_alone")
@@ -475,6 +484,20 @@ def _reply_text(value: Any) -> str:
     return text
 
 
+def _secret_key(value: Any) -> str:
+    key = _string(value)
+    if len(key) < 32:
+        raise ValueError("must be at least 32 characters (e.g. `openssl rand -base64 32`)")
+    return key
+
+
+def _https_url(value: Any) -> str:
+    url = _string(value).rstrip("/")
+    if not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?$", url):
+        raise ValueError("must be an https:// URL")
+    return url
+
+
 def _log_start(value: Any) -> LogStart:
     if value not in get_args(LogStart):
         raise ValueError('must be "beginning" (read the whole file on the first run) or '
@@ -530,6 +553,14 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("clamd", "over_limits_text"): ("over_limits_text", _reply_text),
     ("log", "retention_days"): ("log_retention_days", _days),
     ("log", "connections"): ("log_connections", _boolean),
+    ("portal", "socket"): ("portal_socket", _unix_socket),
+    ("portal", "secret_key"): ("portal_secret_key", _secret_key),
+    ("portal", "base_url"): ("portal_base_url", _https_url),
+    ("portal", "invite_hours"): ("portal_invite_hours",
+                                 _whole_number(1, 24 * 30, "a number of hours")),
+    ("portal", "session_minutes"): ("portal_session_minutes",
+                                    _whole_number(5, 24 * 60, "a number of minutes")),
+    ("portal", "threads"): ("portal_threads", _whole_number(1, 256, "a number of threads")),
     ("delivery_log", "file"): ("delivery_log_file", _absolute_path),
     ("delivery_log", "start"): ("delivery_log_start", _log_start),
     ("delivery_log", "batch_lines"): ("delivery_log_batch_lines",

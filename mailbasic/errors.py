@@ -2,9 +2,17 @@
 
 
 class MailbasicError(Exception):
-    """A refusal with a message meant for the person at the command line."""
+    """A refusal with a message meant for the person at the command line or in the
+    portal. Written as a template with named values ("{address} is taken",
+    address=...), it can be shown in the customer's language: the portal's catalogues
+    translate the template, then fill it in."""
 
     exit_code = 1
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message.format(**values) if values else message)
+        self.template = message
+        self.values = values
 
 
 class ConfigError(MailbasicError):

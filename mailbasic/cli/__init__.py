@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "address": ("address", "group",
                 "Addresses of mailboxes (1 primary + up to 5 more each)."),
+    "audit": ("audit", "group", "The audit log of changes (portal, support, CLI, API)."),
     "backup": ("backups", "group",
                "Backups of the account database and the mailboxes (written by `jobs "
                "backup`)."),
@@ -56,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "milter": ("milter", "command",
                "Serve Postfix's milter connections on the configured socket (runs in "
                "foreground)."),
+    "portal": ("portal", "command",
+               "Serve the customer portal on portal.socket for nginx (foreground)."),
     "policy": ("policy", "command",
                "Serve Postfix's policy requests on the configured socket (runs in "
                "foreground)."),

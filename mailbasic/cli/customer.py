@@ -1,4 +1,4 @@
-"""`mailbasic customer add | list | show | delete`."""
+"""`mailbasic customer add | list | show | delete | passwd | invite | support-link`."""
 
 import click
 
@@ -70,3 +70,52 @@ def delete(context: CliContext, name: str, yes: bool) -> None:
     with context.transaction() as session:
         accounts.delete_customer(session, name)
     click.echo(f"customer {name} deleted")
+
+
+@group.command()
+@click.argument("name")
+@password_stdin_option
+@pass_context
+def passwd(context: CliContext, name: str, password_stdin: bool) -> None:
+    """Set customer NAME's portal password (its other portal sessions end)."""
+    from mailbasic import audit
+    from mailbasic.portal import credentials
+
+    password = read_password(password_stdin)
+    with context.transaction() as session:
+        credentials.set_password(session, context.settings, audit.ADMIN, name, password)
+    click.echo(f"customer {name}: portal password set")
+
+
+@group.command()
+@click.argument("name")
+@click.option("--hours", type=click.IntRange(1, 24 * 30),
+              help="Valid this long (default: portal.invite_hours).")
+@pass_context
+def invite(context: CliContext, name: str, hours: int | None) -> None:
+    """Print a one-time link with which customer NAME sets the portal password."""
+    from mailbasic import audit
+    from mailbasic.portal import credentials
+
+    with context.transaction() as session:
+        issued = credentials.issue_link(session, context.settings, audit.ADMIN, name,
+                                        "invite", hours)
+    click.echo(f"{issued.url}\n(valid until {issued.expires_at:%Y-%m-%d %H:%M %Z}, once)")
+
+
+@group.command("support-link")
+@click.argument("name")
+@click.option("--staff", required=True, help="Who opens it (shown to the customer).")
+@click.option("--hours", type=click.IntRange(1, 72), default=1, show_default=True)
+@pass_context
+def support_link(context: CliContext, name: str, staff: str, hours: int) -> None:
+    """Print a link that opens customer NAME's portal read-only (audited, shown to the
+    customer)."""
+    from mailbasic import audit
+    from mailbasic.portal import credentials
+
+    with context.transaction() as session:
+        issued = credentials.issue_link(session, context.settings,
+                                        audit.Actor(f"support {staff}"), name, "support",
+                                        hours)
+    click.echo(f"{issued.url}\n(valid until {issued.expires_at:%Y-%m-%d %H:%M %Z})")

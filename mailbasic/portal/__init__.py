@@ -1,0 +1,1 @@
+"""The customer portal ("Kunden exklusiv-Bereich"): Flask views over the service layer."""

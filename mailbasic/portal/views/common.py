@@ -1,0 +1,74 @@
+"""What every customer page needs: the logged-in customer, the read-only support view,
+refusals shown in the customer's language, the audit actor."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, request, session, url_for
+from flask_babel import gettext
+
+from mailbasic import audit
+from mailbasic.errors import MailbasicError, NotFound
+from mailbasic.portal.app import db, rollback_request
+from mailbasic.portal.credentials import session_epoch
+from mailbasic.schema import Customer
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def client_address() -> str:
+    """nginx is the only client of the portal's socket and sets X-Real-IP."""
+    return request.headers.get("X-Real-IP") or request.remote_addr or "unknown"
+
+
+def current_customer() -> Customer:
+    customer_id = session.get("customer_id")
+    if customer_id is None:
+        abort(401)
+    customer = db().get(Customer, customer_id)
+    if customer is None or session.get("epoch") != session_epoch(db(), customer.id):
+        session.clear()   # deleted, or logged out everywhere by a password change
+        abort(401)
+    return customer
+
+
+def actor() -> audit.Actor:
+    customer = current_customer()
+    if session.get("support"):
+        return audit.Actor(f"support {session['support']} (read-only)", client_address())
+    return audit.Actor(f"customer {customer.name}", client_address())
+
+
+def login_required(view: View) -> View:
+    """Customer pages: a login (or a support link); changes only by the customer."""
+    @functools.wraps(view)
+    def guarded(*arguments: Any, **keywords: Any) -> Any:
+        if session.get("customer_id") is None:
+            return redirect(url_for("auth.login", next=request.path))
+        if request.method == "POST" and session.get("support"):
+            abort(403)    # support staff see, never change
+        return view(*arguments, **keywords)
+    return guarded  # type: ignore[return-value]  # same signature as view
+
+
+def refused(error: MailbasicError) -> None:
+    """Show the service layer's refusal and keep nothing of the request."""
+    rollback_request()
+    flash(translated(error), "error")
+
+
+def translated(error: MailbasicError) -> str:
+    """The refusal in the customer's language: the catalogues hold the service layer's
+    message templates (mailbasic/portal/translations), filled in afterwards."""
+    text = str(gettext(error.template))
+    return text.format(**error.values) if error.values else text
+
+
+def owned(found: Any, customer: Customer) -> Any:
+    """Another customer's object is as good as absent: 404, never 403."""
+    if found is None or getattr(found, "customer_id", customer.id) != customer.id:
+        raise NotFound("not found")
+    return found

@@ -40,8 +40,10 @@ def test_search_by_address_queue_id_and_time(cli, engine):
     assert queue_ids(cli.ok("log", "search", "--since", since, "--json")) == \
         ["CCC333", "BBB222"]
     text = cli.ok("log", "search", "--queue-id", "AAA111").stdout
-    assert "AAA111: client=mx.remote.example[192.0.2.7] from=<someone@remote.example>" in text
-    assert 'to=alice@example.net(accepted)' in text and 'reply="250 accepted"' in text
+    # The story's first line is the arrival, then one line per recipient's outcome.
+    assert ("AAA111: from <someone@remote.example> client=mx.remote.example[192.0.2.7] "
+            'size=1234 reply="250 accepted"') in text
+    assert "\n  to <alice@example.net>: accepted" in text
 
 
 def test_bad_time_is_refused(cli):

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "address": ("address", "group",
                 "Addresses of mailboxes (1 primary + up to 5 more each)."),
+    "api-token": ("api_token", "group",
+                  "Tokens of the admin REST API (/api/v1), each with its scopes."),
     "audit": ("audit", "group", "The audit log of changes (portal, support, CLI, API)."),
     "backup": ("backups", "group",
                "Backups of the account database and the mailboxes (written by `jobs "

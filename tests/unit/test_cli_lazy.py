@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from mailbasic.cli import COMMANDS, main
 
 # The commands before lazy loading, and those added since (import, delivery-log,
-# audit, portal).
+# audit, portal, api-token).
 EXPECTED_LISTING = """\
 Commands:
   address       Addresses of mailboxes (1 primary + up to 5 more each).
+  api-token     Tokens of the admin REST API (/api/v1), each with its...
   audit         The audit log of changes (portal, support, CLI, API).
   backup        Backups of the account database and the mailboxes...
   collect       POP3 collection: mail from external POP3 accounts into a...

@@ -36,26 +36,30 @@ _LOCAL_PART = re.compile(LOCAL_PART_PATTERN)
 def validate_local_part(local_part: str) -> str:
     """Explain exactly which rule a local part breaks (5-30 of a-zA-Z0-9-., first a letter)."""
     if not 5 <= len(local_part) <= 30:
-        raise InvalidInput(f"{local_part!r}: the name before @ must have 5 to 30 characters")
+        raise InvalidInput("{local_part!r}: the name before @ must have 5 to 30 characters",
+                           local_part=local_part)
     if not local_part[0].isascii() or not local_part[0].isalpha():
-        raise InvalidInput(f"{local_part!r}: the name before @ must start with a letter")
+        raise InvalidInput("{local_part!r}: the name before @ must start with a letter",
+                           local_part=local_part)
     if not _LOCAL_PART.match(local_part):
-        raise InvalidInput(f"{local_part!r}: only letters a-z, digits, '-' and '.' are allowed")
+        raise InvalidInput("{local_part!r}: only letters a-z, digits, '-' and '.' are allowed",
+                           local_part=local_part)
     return local_part
 
 
 def refuse_reserved(settings: Settings, local_part: str) -> None:
     """Role addresses (postmaster, abuse, ...) stay with the service's operators."""
     if local_part.lower() in settings.reserved_local_parts:
-        raise NotAllowed(f"{local_part!r} is reserved for the service's role addresses "
+        raise NotAllowed("{local_part!r} is reserved for the service's role addresses "
                          "(RFC 2142, service.reserved_local_parts) and cannot be taken; "
-                         "choose another name")
+                         "choose another name", local_part=local_part)
 
 
 def split_address(address: str) -> tuple[str, str]:
     local_part, at, domain = address.strip().rpartition("@")
     if not at or not local_part or not domain:
-        raise InvalidInput(f"{address!r} is not an e-mail address (name@domain)")
+        raise InvalidInput("{address!r} is not an e-mail address (name@domain)",
+                           address=address)
     return local_part, domain.lower()
 
 
@@ -72,7 +76,7 @@ def get_domain(session: Session, name: str, *, lock: bool = False) -> Domain:
     query = select(Domain).where(Domain.name == name.lower())
     domain = session.scalar(query.with_for_update() if lock else query)
     if domain is None:
-        raise NotFound(f"domain {name} is not hosted here")
+        raise NotFound("domain {name} is not hosted here", name=name)
     return domain
 
 
@@ -89,7 +93,7 @@ def find_address(session: Session, address: str) -> Address:
     found = session.scalar(select(Address).join(Domain).where(
         Address.local_part == local_part, Domain.name == domain_name))
     if found is None:
-        raise NotFound(f"address {address} does not exist")
+        raise NotFound("address {address} does not exist", address=address)
     return found
 
 
@@ -225,7 +229,8 @@ def add_mailbox(session: Session, settings: Settings, customer_name: str, addres
     _refuse_taken(session, local_part, domain)
     released.refuse_held(session, settings, f"{local_part}@{domain.name}", customer.id)
     slot = _free_slot({mailbox.slot for mailbox in customer.mailboxes}, MAX_MAILBOXES,
-                      f"customer {customer.name} already has {MAX_MAILBOXES} mailboxes")
+                      LimitReached("customer {customer} already has {limit} mailboxes",
+                                   customer=customer.name, limit=MAX_MAILBOXES))
     return _create_mailbox(session, settings, customer, slot, local_part, domain, password)
 
 
@@ -287,7 +292,7 @@ def deactivate(session: Session, mailbox: str, reason: str | None) -> Mailbox:
 def reactivate(session: Session, mailbox: str) -> Mailbox:
     found = get_mailbox(session, mailbox)
     if found.receiving_state is ReceivingState.ACTIVE:
-        raise NotAllowed(f"mailbox {mailbox} is active already")
+        raise NotAllowed("mailbox {mailbox} is active already", mailbox=mailbox)
     found.receiving_state = ReceivingState.ACTIVE
     found.deactivated_reason = None
     found.deactivated_at = None
@@ -317,8 +322,8 @@ def add_address(session: Session, settings: Settings, address: str,
 def remove_address(session: Session, address: str) -> None:
     found = find_address(session, address)
     if found.is_primary:
-        raise NotAllowed(f"{address} is the primary address of its mailbox and cannot be "
-                         "removed (every mailbox keeps its primary address)")
+        raise NotAllowed("{address} is the primary address of its mailbox and cannot be "
+                         "removed (every mailbox keeps its primary address)", address=address)
     released.release(session, [found.email], found.mailbox.customer_id)
     session.delete(found)
     session.flush()
@@ -328,12 +333,14 @@ def move_address(session: Session, address: str, mailbox: str) -> Address:
     found = find_address(session, address)
     target = get_mailbox(session, mailbox, lock=True)
     if found.is_primary:
-        raise NotAllowed(f"{address} is the primary address of its mailbox and cannot move")
+        raise NotAllowed("{address} is the primary address of its mailbox and cannot move",
+                         address=address)
     if target.customer_id != found.mailbox.customer_id:
-        raise NotAllowed(f"{mailbox} belongs to another customer; addresses move only "
-                         "between one customer's mailboxes")
+        raise NotAllowed("{mailbox} belongs to another customer; addresses move only "
+                         "between one customer's mailboxes", mailbox=mailbox)
     if target.id == found.mailbox_id:
-        raise NotAllowed(f"{address} is already in mailbox {mailbox}")
+        raise NotAllowed("{address} is already in mailbox {mailbox}", address=address,
+                         mailbox=mailbox)
     found.slot = _free_address_slot(target)
     found.mailbox = target
     session.flush()
@@ -342,20 +349,21 @@ def move_address(session: Session, address: str, mailbox: str) -> Address:
 
 def _free_address_slot(mailbox: Mailbox) -> int:
     taken = {address.slot for address in mailbox.addresses}
-    return _free_slot(taken, MAX_ADDRESSES,
-                      f"mailbox {mailbox.name} already has {MAX_ADDRESSES} addresses "
-                      f"(1 primary + {MAX_ADDRESSES - 1})")
+    return _free_slot(taken, MAX_ADDRESSES, LimitReached(
+        "mailbox {mailbox} already has {limit} addresses (1 primary + {more})",
+        mailbox=mailbox.name, limit=MAX_ADDRESSES, more=MAX_ADDRESSES - 1))
 
 
-def _free_slot(taken: set[int], maximum: int, refusal: str) -> int:
+def _free_slot(taken: set[int], maximum: int, refusal: LimitReached) -> int:
     for slot in range(1, maximum + 1):
         if slot not in taken:
             return slot
-    raise LimitReached(refusal)
+    raise refusal
 
 
 def _refuse_taken(session: Session, local_part: str, domain: Domain) -> None:
     taken = session.scalar(select(func.count()).select_from(Address).where(
         Address.domain_id == domain.id, Address.local_part == local_part))
     if taken:
-        raise AlreadyExists(f"the address {local_part}@{domain.name} is already taken")
+        raise AlreadyExists("the address {address} is already taken",
+                            address=f"{local_part}@{domain.name}")

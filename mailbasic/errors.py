@@ -53,3 +53,10 @@ class Conflict(MailbasicError):
     """A concurrent change got there first; running the command again is safe."""
 
     exit_code = 10
+
+
+def N_(template: str) -> str:
+    """Marks a refusal's template for the portal's catalogues (gettext's usual name for
+    "mark, do not translate yet"; pybabel extracts it by default): the English text stays
+    as it is here, and the portal translates it where it shows the refusal."""
+    return template

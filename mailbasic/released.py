@@ -54,7 +54,7 @@ def refuse_held(session: Session, settings: Settings, address: str,
         return
     until = held.released_at + timedelta(days=settings.address_hold_days)
     if until > datetime.now(UTC):
-        raise NotAllowed(f"the address {address} was given up on "
-                         f"{held.released_at:%Y-%m-%d} and is held until {until:%Y-%m-%d} "
-                         "(service.address_hold_days), so that mail for its former owner "
-                         "reaches nobody else")
+        raise NotAllowed("the address {address} was given up on {released:%Y-%m-%d} and "
+                         "is held until {until:%Y-%m-%d} (service.address_hold_days), so "
+                         "that mail for its former owner reaches nobody else",
+                         address=address, released=held.released_at, until=until)

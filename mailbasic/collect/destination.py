@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailbasic.config import Settings
-from mailbasic.errors import InvalidInput, NotAllowed
+from mailbasic.errors import N_, InvalidInput, NotAllowed
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[Address]]
@@ -26,8 +26,8 @@ class Unresolvable(InvalidInput):
 class AddressRefused(NotAllowed):
     """The host is, or resolves to, an address collection must not connect to."""
 
-    def __init__(self, text: str, kind: str) -> None:
-        super().__init__(text)
+    def __init__(self, text: str, kind: str, **values: object) -> None:
+        super().__init__(text, **values)
         self.kind = kind
 
 
@@ -40,8 +40,8 @@ def resolve(host: str, port: int) -> list[Address]:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise Unresolvable(f"the host name {host} does not resolve; check its "
-                           f"spelling") from None
+        raise Unresolvable(N_("the host name {host} does not resolve; check its spelling"),
+                           host=host) from None
     addresses: list[Address] = []
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -66,20 +66,21 @@ class Destinations:
         """The addresses to connect to, or a refusal saying why not."""
         if port not in self.allowed_ports:
             ports = ", ".join(str(allowed) for allowed in self.allowed_ports)
-            raise PortRefused(f"port {port} is not a POP3 port; collection connects to "
-                              f"{ports} only (an operator may allow others with "
-                              f"collect.allowed_ports)")
+            raise PortRefused(N_("port {port} is not a POP3 port; collection connects to "
+                                 "{ports} only (an operator may allow others with "
+                                 "collect.allowed_ports)"), port=port, ports=ports)
         addresses = self.resolver(host, port)
         if not addresses:
-            raise Unresolvable(f"the host name {host} has no address; check its spelling")
+            raise Unresolvable(N_("the host name {host} has no address; check its spelling"),
+                               host=host)
         for address in addresses:
             kind = self.refusal(address)
             if kind:
                 shown = host if str(address) == host else f"{host} ({address})"
                 raise AddressRefused(
-                    f"{shown} is {an(kind)} address; collection fetches only from public "
-                    f"POP3 servers (an operator may allow a network with "
-                    f"collect.allowed_networks)", kind)
+                    N_("{shown} is {a_kind} address; collection fetches only from public "
+                       "POP3 servers (an operator may allow a network with "
+                       "collect.allowed_networks)"), kind, shown=shown, a_kind=an(kind))
         return addresses
 
     def refusal(self, address: Address) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken
 
 from mailbasic.config import Settings
-from mailbasic.errors import ConfigError, MailbasicError
+from mailbasic.errors import N_, ConfigError, MailbasicError
 
 
 class UnreadablePassword(MailbasicError):
@@ -15,7 +15,7 @@ class UnreadablePassword(MailbasicError):
 
 def _fernet(settings: Settings) -> Fernet:
     if not settings.collect_key:
-        raise ConfigError("POP3 collection needs collect.key in the config (a Fernet key)")
+        raise ConfigError(N_("POP3 collection needs collect.key in the config (a Fernet key)"))
     return Fernet(settings.collect_key.encode())
 
 

@@ -12,7 +12,7 @@ from mailbasic import accounts
 from mailbasic.collect import passwords
 from mailbasic.collect.destination import Destinations
 from mailbasic.config import Settings, is_domain_name
-from mailbasic.errors import AlreadyExists, InvalidInput, NotFound
+from mailbasic.errors import N_, AlreadyExists, InvalidInput, NotFound
 from mailbasic.schema import CollectAccount, Mailbox, Security
 
 DEFAULT_PORTS = {Security.TLS: 995, Security.STARTTLS: 110, Security.PLAIN: 110}
@@ -22,9 +22,9 @@ def add_account(session: Session, settings: Settings, mailbox: str, *, host: str
                 port: int | None, security: Security, username: str, password: str,
                 leave_on_server: bool, interval_minutes: int) -> CollectAccount:
     if not _is_host(host):
-        raise InvalidInput(f"not a host name or IP address: {host!r}")
+        raise InvalidInput(N_("not a host name or IP address: {host!r}"), host=host)
     if not username or not password:
-        raise InvalidInput("the POP3 user name and password must not be empty")
+        raise InvalidInput(N_("the POP3 user name and password must not be empty"))
     owner = accounts.get_mailbox(session, mailbox)
     port = port or DEFAULT_PORTS[security]
     # Refused here already, so the customer hears it now; the job checks again at
@@ -33,7 +33,8 @@ def add_account(session: Session, settings: Settings, mailbox: str, *, host: str
     if session.scalar(select(CollectAccount).where(
             CollectAccount.mailbox_id == owner.id, CollectAccount.host == host.lower(),
             CollectAccount.port == port, CollectAccount.username == username)):
-        raise AlreadyExists(f"{mailbox} already collects {username} at {host}:{port}")
+        raise AlreadyExists(N_("{mailbox} already collects {username} at {host}:{port}"),
+                            mailbox=mailbox, username=username, host=host, port=port)
     account = CollectAccount(
         mailbox_id=owner.id, host=host.lower(), port=port, security=security,
         username=username, password_encrypted=passwords.encrypt(settings, password),
@@ -54,7 +55,7 @@ def _is_host(host: str) -> bool:
 def get_account(session: Session, account_id: int) -> CollectAccount:
     account = session.get(CollectAccount, account_id)
     if account is None:
-        raise NotFound(f"no POP3 collection account {account_id}")
+        raise NotFound(N_("no POP3 collection account {account}"), account=account_id)
     return account
 
 

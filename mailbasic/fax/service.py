@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbasic import accounts
 from mailbasic.config import Settings
-from mailbasic.errors import AlreadyExists, InvalidInput, NotFound
+from mailbasic.errors import N_, AlreadyExists, InvalidInput, NotFound
 from mailbasic.fax.convert import ConvertedFax, convert
 from mailbasic.schema import FaxNumber, Mailbox
 from mailbasic.schema.fax import FAX_NUMBER_PATTERN, FaxFormat
@@ -22,7 +22,7 @@ def normalize_number(number: str) -> str:
     """"+49 30 123-456" -> "4930123456": the gateway's digits, however they were typed."""
     digits = re.sub(r"[\s()+./-]", "", number)
     if not re.match(FAX_NUMBER_PATTERN, digits):
-        raise InvalidInput(f"not a fax number: {number!r} (3 to 20 digits)")
+        raise InvalidInput(N_("not a fax number: {number!r} (3 to 20 digits)"), number=number)
     return digits
 
 
@@ -31,7 +31,7 @@ def set_number(session: Session, mailbox: str, number: str, fax_format: FaxForma
     number = normalize_number(number)
     existing = session.get(FaxNumber, number, with_for_update=True)
     if existing is not None and existing.mailbox_id != owner.id:
-        raise AlreadyExists(f"fax number {number} belongs to another mailbox")
+        raise AlreadyExists(N_("fax number {number} belongs to another mailbox"), number=number)
     entry = existing or FaxNumber(number=number, mailbox_id=owner.id)
     entry.format = fax_format
     session.add(entry)
@@ -41,7 +41,7 @@ def set_number(session: Session, mailbox: str, number: str, fax_format: FaxForma
 def remove_number(session: Session, number: str) -> None:
     entry = session.get(FaxNumber, normalize_number(number))
     if entry is None:
-        raise NotFound(f"no mailbox receives faxes for {number}")
+        raise NotFound(N_("no mailbox receives faxes for {number}"), number=number)
     session.delete(entry)
 
 
@@ -55,7 +55,7 @@ def list_numbers(session: Session) -> list[dict]:
 def recipient_of(session: Session, number: str) -> tuple[str, FaxFormat]:
     entry = session.get(FaxNumber, normalize_number(number))
     if entry is None:
-        raise NotFound(f"no mailbox receives faxes for {number}")
+        raise NotFound(N_("no mailbox receives faxes for {number}"), number=number)
     return session.get_one(Mailbox, entry.mailbox_id).name, entry.format
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from mailbasic.errors import InvalidInput
+from mailbasic.errors import N_, InvalidInput
 
 MAX_FOLDER_NAME = 200
 SPAM_FOLDER = "Spam"
@@ -32,10 +32,11 @@ def folder_address(login: str, folder: str) -> str:
 def check_folder_name(name: str) -> str:
     """The rules of the delivery_folders.name_syntax constraint, with a readable refusal."""
     if not 1 <= len(name) <= MAX_FOLDER_NAME:
-        raise InvalidInput(f"folder name must have 1 to {MAX_FOLDER_NAME} characters")
+        raise InvalidInput(N_("folder name must have 1 to {limit} characters"),
+                           limit=MAX_FOLDER_NAME)
     if any(unicodedata.category(character) == "Cc" for character in name):
-        raise InvalidInput(f"folder name {name!r} contains a control character")
+        raise InvalidInput(N_("folder name {name!r} contains a control character"), name=name)
     if name.startswith("/") or name.endswith("/") or "//" in name:
-        raise InvalidInput(f"folder name {name!r}: '/' separates levels and may not "
-                           "start, end or repeat")
+        raise InvalidInput(N_("folder name {name!r}: '/' separates levels and may not start, "
+                              "end or repeat"), name=name)
     return name

@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from mailbasic.accounts import find_address, get_mailbox
-from mailbasic.errors import InvalidInput, NotAllowed, NotFound
+from mailbasic.errors import N_, InvalidInput, NotAllowed, NotFound
 from mailbasic.rules import sieve
 from mailbasic.rules.decide import RecipientRules
 from mailbasic.rules.folders import check_folder_name
@@ -63,7 +63,8 @@ def set_spam(session: Session, mailbox_name: str, *, enabled: bool | None = None
         rules.spam_filter_enabled = enabled
     if threshold is not None:
         if not -100 <= threshold <= 100:
-            raise InvalidInput(f"spam threshold {threshold} must be from -100 to 100")
+            raise InvalidInput(N_("spam threshold {threshold} must be from -100 to 100"),
+                               threshold=threshold)
         rules.spam_threshold = Decimal(str(round(threshold, 1)))
     if action is not None:
         rules.spam_action = _spam_action(action)  # "Spam" is always a delivery folder
@@ -75,7 +76,8 @@ def _spam_action(action: str) -> SpamAction:
     try:
         return SpamAction(action)
     except ValueError:
-        raise InvalidInput(f"spam action {action!r}: choose tag, folder or delete") from None
+        raise InvalidInput(N_("spam action {action!r}: choose tag, folder or delete"),
+                           action=action) from None
 
 
 def list_senders(session: Session, mailbox_name: str) -> list[SenderListEntry]:
@@ -91,7 +93,8 @@ def add_sender(session: Session, mailbox_name: str, which: str, sender: str) -> 
     mailbox = get_mailbox(session, mailbox_name)
     sender = sender.strip().lower()
     if not re.match(SENDER_PATTERN, sender):
-        raise InvalidInput(f"{sender!r} is neither an address (name@domain) nor @domain")
+        raise InvalidInput(N_("{sender!r} is neither an address (name@domain) nor @domain"),
+                           sender=sender)
     entry = session.scalar(select(SenderListEntry).where(
         SenderListEntry.mailbox_id == mailbox.id, SenderListEntry.sender == sender))
     if entry is None:
@@ -108,7 +111,8 @@ def remove_sender(session: Session, mailbox_name: str, sender: str) -> None:
         SenderListEntry.mailbox_id == mailbox.id,
         SenderListEntry.sender == sender.strip().lower()))
     if cast(CursorResult[Any], removed).rowcount == 0:  # a DML statement's result
-        raise NotFound(f"{sender} is on no list of {mailbox_name}")
+        raise NotFound(N_("{sender} is on no list of {mailbox}"), sender=sender,
+                       mailbox=mailbox_name)
 
 
 # --- filters -------------------------------------------------------------------------
@@ -120,21 +124,21 @@ def set_filters(session: Session, mailbox_name: str, text: str) -> Script:
     mailbox = get_mailbox(session, mailbox_name)
     canonical = sieve.render(script) if script.commands else ""
     if len(canonical) > MAX_FILTER_SCRIPT:
-        raise InvalidInput(f"the filters are too long ({len(canonical)} characters, "
-                           f"at most {MAX_FILTER_SCRIPT})")
+        raise InvalidInput(N_("the filters are too long ({length} characters, at most {limit})"),
+                           length=len(canonical), limit=MAX_FILTER_SCRIPT)
     folders = [check_folder_name(action.folder) for action in _actions(script.commands)
                if isinstance(action, FileInto)]
     redirects = {action.address for action in _actions(script.commands)
                  if isinstance(action, Redirect)}
     if len(redirects) > MAX_FILTER_REDIRECTS:
-        raise NotAllowed(f"the filters redirect to {len(redirects)} addresses; "
-                         f"at most {MAX_FILTER_REDIRECTS}")
+        raise NotAllowed(N_("the filters redirect to {count} addresses; at most {limit}"),
+                         count=len(redirects), limit=MAX_FILTER_REDIRECTS)
     # Each notification is a mail to an address of the customer's choosing, as a redirect.
     notified = {action.address.lower() for action in _actions(script.commands)
                 if isinstance(action, Notify)}
     if len(notified) > MAX_FILTER_REDIRECTS:
-        raise NotAllowed(f"the filters notify {len(notified)} addresses; "
-                         f"at most {MAX_FILTER_REDIRECTS}")
+        raise NotAllowed(N_("the filters notify {count} addresses; at most {limit}"),
+                         count=len(notified), limit=MAX_FILTER_REDIRECTS)
     rules_of(session, mailbox).filters = canonical
     _record_folders(session, mailbox, folders)
     session.flush()
@@ -178,11 +182,11 @@ def set_forward(session: Session, address: str, target: str, keep_copy: bool) ->
     found = find_address(session, address)
     target = target.strip().lower()
     if not re.match(ADDRESS_PATTERN, target):
-        raise InvalidInput(f"{target!r} is not an e-mail address (name@domain)")
+        raise InvalidInput(N_("{target!r} is not an e-mail address (name@domain)"), target=target)
     own = {other.email.lower() for other in found.mailbox.addresses}
     if target in own:
-        raise NotAllowed(f"{address} cannot forward to {target}: the same mailbox "
-                         "receives both (a mail loop)")
+        raise NotAllowed(N_("{address} cannot forward to {target}: the same mailbox receives "
+                            "both (a mail loop)"), address=address, target=target)
     forward = session.get(Forward, found.id) or Forward(address_id=found.id)
     forward.target, forward.keep_copy = target, keep_copy
     session.add(forward)
@@ -192,12 +196,12 @@ def set_forward(session: Session, address: str, target: str, keep_copy: bool) ->
 
 def remove_forward(session: Session, address: str) -> None:
     _delete(session, session.get(Forward, find_address(session, address).id),
-            f"{address} is not forwarded")
+            NotFound(N_("{address} is not forwarded"), address=address))
 
 
-def _delete(session: Session, row: object | None, refusal: str) -> None:
+def _delete(session: Session, row: object | None, refusal: NotFound) -> None:
     if row is None:
-        raise NotFound(refusal)
+        raise refusal
     session.delete(row)
 
 
@@ -207,13 +211,14 @@ def set_vacation(session: Session, mailbox_name: str, first_day: date, last_day:
                  subject: str, body: str, interval_days: int = 7) -> Vacation:
     mailbox = get_mailbox(session, mailbox_name)
     if last_day < first_day:
-        raise InvalidInput(f"the vacation ends ({last_day}) before it starts ({first_day})")
+        raise InvalidInput(N_("the vacation ends ({last_day}) before it starts ({first_day})"),
+                           last_day=last_day, first_day=first_day)
     if not 1 <= interval_days <= 365:
-        raise InvalidInput("the reply interval must be 1 to 365 days")
+        raise InvalidInput(N_("the reply interval must be 1 to 365 days"))
     if len(subject) > 200 or any(not character.isprintable() for character in subject):
-        raise InvalidInput("the subject must be one line of at most 200 characters")
+        raise InvalidInput(N_("the subject must be one line of at most 200 characters"))
     if not body.strip() or len(body) > 10000:
-        raise InvalidInput("the vacation text must have 1 to 10000 characters")
+        raise InvalidInput(N_("the vacation text must have 1 to 10000 characters"))
     vacation = session.get(Vacation, mailbox.id) or Vacation(mailbox_id=mailbox.id)
     vacation.first_day, vacation.last_day = first_day, last_day
     vacation.subject, vacation.body, vacation.interval_days = subject, body, interval_days
@@ -224,7 +229,7 @@ def set_vacation(session: Session, mailbox_name: str, first_day: date, last_day:
 
 def clear_vacation(session: Session, mailbox_name: str) -> None:
     _delete(session, session.get(Vacation, get_mailbox(session, mailbox_name).id),
-            f"{mailbox_name} has no vacation reply")
+            NotFound(N_("{mailbox} has no vacation reply"), mailbox=mailbox_name))
 
 
 # --- views ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import regex
 
-from mailbasic.errors import InvalidInput
+from mailbasic.errors import N_, InvalidInput
 from mailbasic.rules import model
 
 CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox", "envelope", "vacation",
@@ -32,7 +32,8 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without the colon
 
 class SieveError(InvalidInput):
     def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+        # The portal translates the frame; the detail names Sieve's own words.
+        super().__init__(N_("line {line}: {detail}"), line=line, detail=message)
         self.line = line
 
 

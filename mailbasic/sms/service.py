@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbasic.accounts import get_mailbox
-from mailbasic.errors import AlreadyExists, InvalidInput, NotFound
+from mailbasic.errors import N_, AlreadyExists, InvalidInput, NotFound
 from mailbasic.schema import Mailbox, OutboxState, SmsOutbox, SmsRule, SmsRuleKind, SmsSettings
 from mailbasic.schema.rules import SENDER_PATTERN
 from mailbasic.schema.sms import PHONE_PATTERN
@@ -23,8 +23,8 @@ def normalize_phone(phone: str) -> str:
     """"+49 170 123-4567" -> "+491701234567"."""
     compact = re.sub(r"[\s()./-]", "", phone)
     if not re.match(PHONE_PATTERN, compact):
-        raise InvalidInput(f"not a phone number: {phone!r} (6 to 20 digits, + in front "
-                           "for the international form)")
+        raise InvalidInput(N_("not a phone number: {phone!r} (6 to 20 digits, + in front for the "
+                              "international form)"), phone=phone)
     return compact
 
 
@@ -34,8 +34,8 @@ def set_phone(session: Session, mailbox_name: str, phone: str | None,
     settings = session.get(SmsSettings, mailbox.id, with_for_update=True)
     if settings is None:
         if phone is None:
-            raise InvalidInput(f"{mailbox_name} has no phone number for SMS yet: give "
-                               "--phone")
+            raise InvalidInput(N_("{mailbox} has no phone number for SMS yet: give --phone"),
+                               mailbox=mailbox_name)
         settings = SmsSettings(mailbox_id=mailbox.id, enabled=True)
         session.add(settings)
     if phone is not None:
@@ -54,7 +54,8 @@ def add_rule(session: Session, mailbox_name: str, kind: SmsRuleKind,
         SmsRule.mailbox_id == mailbox.id, SmsRule.kind == kind,
         SmsRule.value.is_(None) if value is None else SmsRule.value == value))
     if duplicate is not None:
-        raise AlreadyExists(f"{mailbox_name} already has that SMS rule ({duplicate.id})")
+        raise AlreadyExists(N_("{mailbox} already has that SMS rule ({rule})"),
+                            mailbox=mailbox_name, rule=duplicate.id)
     rule = SmsRule(mailbox_id=mailbox.id, kind=kind, value=value)
     session.add(rule)
     session.flush()
@@ -64,15 +65,16 @@ def add_rule(session: Session, mailbox_name: str, kind: SmsRuleKind,
 def _rule_value(kind: SmsRuleKind, value: str | None) -> str | None:
     if kind in (SmsRuleKind.FAX, SmsRuleKind.HIGH_PRIORITY):
         if value is not None:
-            raise InvalidInput(f"an SMS rule for {kind.value} takes no value")
+            raise InvalidInput(N_("an SMS rule for {kind} takes no value"), kind=kind.value)
         return None
     value = (value or "").strip()
     if kind is SmsRuleKind.SENDER:
         value = value.lower()
         if not re.match(SENDER_PATTERN, value):
-            raise InvalidInput(f"{value!r} is neither an address (name@domain) nor @domain")
+            raise InvalidInput(N_("{sender!r} is neither an address (name@domain) nor @domain"),
+                               sender=value)
     if not 1 <= len(value) <= 200 or not value.isprintable():
-        raise InvalidInput("a subject keyword is 1 to 200 printable characters")
+        raise InvalidInput(N_("a subject keyword is 1 to 200 printable characters"))
     return value
 
 
@@ -80,7 +82,7 @@ def remove_rule(session: Session, mailbox_name: str, rule_id: int) -> None:
     mailbox = get_mailbox(session, mailbox_name)
     rule = session.get(SmsRule, rule_id)
     if rule is None or rule.mailbox_id != mailbox.id:
-        raise NotFound(f"{mailbox_name} has no SMS rule {rule_id}")
+        raise NotFound(N_("{mailbox} has no SMS rule {rule}"), mailbox=mailbox_name, rule=rule_id)
     session.delete(rule)
 
 

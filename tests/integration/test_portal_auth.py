@@ -148,3 +148,7 @@ def test_a_support_link_is_read_only_and_audited(portal, cli, settings):
     with db.transaction(engine) as session:
         assert session.query(AuditEvent).count() >= 4
     engine.dispose()
+
+
+def test_a_password_longer_than_bcrypt_reads_is_wrong_not_an_error(portal):
+    assert log_in(browser(portal), password="x" * 100).status_code == 401

@@ -4,15 +4,12 @@ the portal loads are those of the .po files."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-PORTAL = Path(__file__).parents[2] / "mailbasic" / "portal"
-TRANSLATIONS = PORTAL / "translations"
+from mailbasic.portal.catalogues import TRANSLATIONS, extract
 
 
 def catalog(language: str):
@@ -21,16 +18,11 @@ def catalog(language: str):
 
 
 def extracted(tmp_path: Path) -> set[str]:
+    """What `make translations` extracts: gettext's names and the refusals' templates."""
     output = tmp_path / "messages.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract",
-                    "-F", str(PORTAL / "babel.cfg"), *KEYWORDS, "--no-location",
-                    "-o", str(output), "."], cwd=PORTAL.parents[1], check=True,
-                   capture_output=True)
+    extract(output)
     with output.open("rb") as stream:
         return {message.id for message in read_po(stream) if message.id}
-
-
-KEYWORDS = ["-k", "lazy_gettext"]
 
 
 def test_the_catalogues_hold_every_message_in_use(tmp_path):

@@ -10,11 +10,28 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from mailbasic.errors import NotFound
-from mailbasic.portal.views import account, auth
+from mailbasic.portal.views import (
+    account,
+    auth,
+    dry_run,
+    filters,
+    mail_log,
+    mailboxes,
+    rules,
+    security,
+    services,
+)
 
-BLUEPRINTS = (auth.blueprint, account.blueprint)
+BLUEPRINTS = (auth.blueprint, account.blueprint, mailboxes.blueprint, security.blueprint,
+              mail_log.blueprint, rules.blueprint, filters.blueprint, dry_run.blueprint,
+              services.blueprint)
 MENU: tuple[tuple[str, Any], ...] = (
     ("account.overview", lazy_gettext("Overview")),
+    ("mailboxes.index", lazy_gettext("Mailboxes")),
+    ("rules.index", lazy_gettext("Mail rules")),
+    ("services.index", lazy_gettext("SMS, collection, fax")),
+    ("mail_log.index", lazy_gettext("Where did my mail go?")),
+    ("security.index", lazy_gettext("Passwords and security")),
     ("account.audit_log", lazy_gettext("Changes")),
 )
 _ERRORS = {

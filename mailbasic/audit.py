@@ -33,6 +33,7 @@ def record(session: Session, actor: Actor, customer: Customer | None, action: st
                        client_address=actor.client_address, action=action, detail=detail)
     session.add(event)
     session.flush()
+    session.info["audited"] = True   # the CLI adds no generic record of its own then
     return event
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import sys
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +40,40 @@ class CliContext:
         return db.make_engine(self.settings)
 
     def transaction(self) -> AbstractContextManager[Session]:
-        from mailbasic import db
-
-        return db.transaction(self.engine)
+        return _audited_transaction(self.engine)
 
     def close(self) -> None:
         """Close the engine's connections, if the command made one."""
         if "engine" in self.__dict__:
             self.__dict__.pop("engine").dispose()
+
+
+@contextmanager
+def _audited_transaction(engine: Engine) -> Iterator[Session]:
+    """The command's one transaction; if it changed anything that the service layer did
+    not audit itself, the audit log gets one record of the command and its parameters
+    (never a password: passwords come from stdin or a prompt, not as parameters)."""
+    from sqlalchemy import event
+
+    from mailbasic import audit, db
+
+    with db.transaction(engine) as session:
+        event.listen(session, "after_flush",
+                     lambda flushed, _: flushed.info.__setitem__("changed", True))
+        yield session
+        session.flush()
+        if session.info.get("changed") and not session.info.get("audited"):
+            user = os.environ.get("SUDO_USER") or getpass.getuser()
+            command = click.get_current_context()
+            audit.record(session, audit.Actor(f"admin (CLI, {user})"), None,
+                         command.command_path.partition(" ")[2],
+                         parameters=_plain(command.params))
+
+
+def _plain(parameters: dict[str, Any]) -> dict[str, Any]:
+    """JSON for the audit record: files and the like by their names."""
+    return {name: value if isinstance(value, (str, int, float, bool, type(None), list, tuple))
+            else str(getattr(value, "name", value)) for name, value in parameters.items()}
 
 
 pass_context = click.make_pass_decorator(CliContext)

@@ -152,3 +152,13 @@ def test_a_support_link_is_read_only_and_audited(portal, cli, settings):
 
 def test_a_password_longer_than_bcrypt_reads_is_wrong_not_an_error(portal):
     assert log_in(browser(portal), password="x" * 100).status_code == 401
+
+
+def test_every_change_by_the_cli_is_in_the_audit_log(cli):
+    import json
+    cli.ok("domain", "add", "audited.example")
+    cli.ok("domain", "list")                      # reads nothing into the log
+    events = json.loads(cli.ok("audit", "search", "--json").stdout)
+    assert [(event["action"], event["detail"]) for event in events] == [
+        ("domain add", {"parameters": {"name": "audited.example"}})]
+    assert events[0]["actor"].startswith("admin (CLI, ")

@@ -9,14 +9,17 @@ ANSIBLE_VENV := .venv-ansible
 ANSIBLE_PACKAGES := 'ansible==12.3.0' 'ansible-lint==26.10.1'
 STACK_DIR ?= .stack
 
-# Servers the service runs on, tools the tests use, headers the Python packages build on.
+# Servers the service runs on, tools the tests use, headers the Python packages build on;
+# nginx in front of the customer portal, Debian's chromium for the portal's browser tests.
 DEBIAN_PACKAGES := \
 	postgresql libpq-dev \
 	postfix \
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-pgsql dovecot-sieve \
 	spamassassin spamd \
 	clamav clamav-daemon \
-	libmilter-dev openssl ca-certificates procps
+	libmilter-dev openssl ca-certificates procps \
+	nginx \
+	chromium chromium-driver
 
 # The reference milters the benchmark compares against.
 BENCH_PACKAGES := clamav-milter spamass-milter spamc
@@ -91,10 +94,5 @@ clean: stop
 # The portal's German and English catalogues: messages from the code and templates
 # (and the service layer's refusals) extracted, merged into both, compiled. Translate
 # the new German entries in translations/de/LC_MESSAGES/messages.po, then run it again.
-PORTAL_I18N := mailbasic/portal/translations
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel extract -F mailbasic/portal/babel.cfg -k lazy_gettext \
-		--no-location --sort-output -o $(PORTAL_I18N)/messages.pot .
-	$(VENV)/bin/pybabel update -i $(PORTAL_I18N)/messages.pot -d $(PORTAL_I18N) \
-		--no-fuzzy-matching --width 100
-	$(VENV)/bin/pybabel compile -d $(PORTAL_I18N)
+	$(VENV)/bin/python -m mailbasic.portal.catalogues

@@ -104,6 +104,16 @@ def delivery_log(postfix: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
+def portal(postgres: Stack) -> Stack:
+    """The customer portal as browsers reach it: nginx with TLS on stack.nginx.url in
+    front of `mailbasic portal` (its own database role). It serves the stack's own
+    database (postgres.settings): make accounts there, under names of their own."""
+    start(postgres.portal)
+    start(postgres.nginx)
+    return postgres
+
+
+@pytest.fixture(scope="session")
 def spamd(stack: Stack) -> Stack:
     start(stack.spamd)
     return stack

@@ -6,6 +6,7 @@ temporary directory with free ports. Nothing in /etc is touched.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from mailbasic.devstack.clamd import Clamd
 from mailbasic.devstack.daemons import LogReaderDaemon, ServiceDaemon
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
+from mailbasic.devstack.nginx import WORKER_GROUP, Nginx
 from mailbasic.devstack.postfix import Postfix
 from mailbasic.devstack.postgres import Postgres
 from mailbasic.devstack.process import StackError
@@ -62,13 +64,19 @@ class Stack:
         self.postgres = Postgres(self.layout, ports.postgres, self.state.database_password,
                                  self.component_passwords)
         postfix_config = self.layout.component("postfix") / "etc"
-        # The stack's SRS secret: stable across restarts, different for every stack.
-        srs_secret = hashlib.sha256(b"srs:" + self.state.database_password.encode()).hexdigest()
+        # The stack's SRS secret, the portal's cookie key and the collection passwords'
+        # key: stable across restarts, different for every stack.
+        srs_secret = self._secret(b"srs:").hex()
+        portal_secret = self._secret(b"portal:").hex()
+        collect_key = base64.urlsafe_b64encode(self._secret(b"collect:")).decode()
         dovecot_config = self.layout.component("dovecot") / "dovecot.conf"
+        portal_socket = self.layout.component("portal") / "portal.sock"
         overrides = {"sendmail_path": "/usr/sbin/sendmail",
                      "postfix_config_directory": str(postfix_config),
                      "doveadm_command": ("doveadm", "-c", str(dovecot_config)),
-                     "srs_secrets": (srs_secret,), **overrides}
+                     "srs_secrets": (srs_secret,), "collect_key": collect_key,
+                     # nginx's address: invitation and support links start with it.
+                     "portal_base_url": f"https://{HOST}:{ports.https}", **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
                                  mail_root=str(self.layout.mail),
@@ -85,7 +93,8 @@ class Stack:
                                  delivery_log_file=str(self.layout.log("postfix")),
                                  delivery_log_poll_seconds=0.1,
                                  spamd_host=HOST, spamd_port=ports.spamd,
-                                 clamd_host=HOST, clamd_port=ports.clamd, **overrides)
+                                 clamd_host=HOST, clamd_port=ports.clamd,
+                                 portal_socket=f"unix:{portal_socket}", **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs
         # no database at all. The admin's settings (layout.config_file) are the CLI's.
         self.daemon_settings = replace(self.settings, database_url=self.postgres.url(
@@ -93,6 +102,9 @@ class Stack:
         self.srs_settings = replace(self.settings, database_url=None)
         self.lookup_settings = replace(self.settings, database_url=self.postgres.url(
             role=ComponentRole.POSTFIX.value))
+        # The portal logs in as its own role; only its config holds the cookie key.
+        self.portal_settings = replace(self.settings, database_url=self.postgres.url(
+            role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
                                self.component_access(ComponentRole.DOVECOT))
@@ -106,6 +118,17 @@ class Stack:
         self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
         self.delivery_log = LogReaderDaemon(self.layout, "delivery-log", daemons_config)
         self.clamd = Clamd(self.layout, ports.clamd)
+        # The customer portal: waitress on a socket only nginx's workers reach, nginx
+        # with TLS in front (https://127.0.0.1:PORT).
+        self.portal = ServiceDaemon(self.layout, "portal", self.layout.root / "portal.toml",
+                                    group=WORKER_GROUP)
+        self.nginx = Nginx(self.layout, ports.https, self.certificates, portal_socket,
+                           Path(__file__).resolve().parents[1] / "portal" / "static",
+                           f"mail.{self.state.service_domain}")
+
+    def _secret(self, purpose: bytes) -> bytes:
+        """32 bytes for one purpose, derived from the stack's database password."""
+        return hashlib.sha256(purpose + self.state.database_password.encode()).digest()
 
     def component_access(self, role: ComponentRole) -> DatabaseAccess:
         return DatabaseAccess.for_component(self.settings, role,
@@ -114,7 +137,8 @@ class Stack:
     @property
     def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
-                self.lookups, self.dovecot, self.postfix, self.delivery_log]
+                self.lookups, self.dovecot, self.postfix, self.delivery_log, self.portal,
+                self.nginx]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -127,7 +151,8 @@ class Stack:
         for path, settings in ((self.layout.config_file, self.settings),
                                (self.milter.config, self.daemon_settings),
                                (self.srs.config, self.srs_settings),
-                               (self.lookups.config, self.lookup_settings)):
+                               (self.lookups.config, self.lookup_settings),
+                               (self.portal.config, self.portal_settings)):
             path.write_text(render_settings(settings))
             path.chmod(0o600)
         self.certificates.create(f"mail.{self.state.service_domain}")
@@ -148,7 +173,7 @@ class Stack:
             started.append(self.postgres)
             self.start_database()
             for server in (self.milter, self.policy, self.srs, self.lookups, self.dovecot,
-                           self.postfix, self.delivery_log):
+                           self.postfix, self.delivery_log, self.portal, self.nginx):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -186,6 +211,8 @@ class Stack:
             f"  mailbasic policy     {self.policy.socket}",
             f"  mailbasic srs        {self.srs.socket}",
             f"  mailbasic lookups    {self.lookups.socket}",
+            f"  customer portal      {self.nginx.url}/ (nginx; mailbasic portal on "
+            f"{self.portal.socket})",
             f"  delivery record      mailbasic delivery-log reads {self.layout.log('postfix')}",
             f"  logs                 {self.layout.logs}",
             f"  test CA certificate  {self.certificates.ca}",
@@ -196,5 +223,10 @@ class Stack:
             "  echo 'a long secret' | .venv/bin/mailbasic customer add alice"
             f" --domain {self.state.service_domain} --password-stdin",
             f"  then log in as alice@{self.state.service_domain} over IMAP/POP3/submission",
+            "Log in to the customer portal as alice:",
+            "  echo 'a portal secret' | .venv/bin/mailbasic customer passwd alice"
+            " --password-stdin",
+            "  (or .venv/bin/mailbasic customer invite alice: a one-time link to set it)",
+            f"  then open {self.nginx.url}/ (its certificate is the test CA's above)",
             "Stop it with: make stop",
         ])

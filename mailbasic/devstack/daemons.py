@@ -1,9 +1,10 @@
-"""mailbasic's own daemons in the stack (`mailbasic milter`, `mailbasic policy`), run in
-the background.
+"""mailbasic's own daemons in the stack (`mailbasic milter`, `mailbasic policy`,
+`mailbasic portal`, ...), run in the background.
 
 Each listens on a unix socket: over TCP on loopback, Nagle's algorithm and delayed ACKs
 between Postfix and libmilter add about 40 ms to every message. The socket's directory
-is setgid group postfix, so the socket (umask 007) is Postfix's to use and nobody else's.
+is setgid group postfix, so the socket (umask 007) is Postfix's to use and nobody else's;
+the portal's is group www-data instead, nginx's workers' (its one client).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def chown_group(path: Path, group: str) -> None:
 
 
 class ServiceDaemon:
-    def __init__(self, layout: Layout, name: str, config: Path) -> None:
-        self.layout, self.name, self.config = layout, name, config
+    def __init__(self, layout: Layout, name: str, config: Path, group: str = "postfix") -> None:
+        """`group`: who may use the socket (the daemon's directory is setgid to it)."""
+        self.layout, self.name, self.config, self.group = layout, name, config, group
         self.directory = layout.component(self.name)
         self.socket = self.directory / f"{name}.sock"
         self.pidfile = self.directory / f"{name}.pid"
@@ -35,7 +37,7 @@ class ServiceDaemon:
 
     def launch(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        chown_group(self.directory, "postfix")
+        chown_group(self.directory, self.group)
         self.directory.chmod(0o2750)
         executable = Path(sys.executable).with_name("mailbasic")
         with self.logfile.open("ab") as log:

@@ -25,12 +25,14 @@ class Ports:
     pop3s: int
     spamd: int
     clamd: int
+    https: int   # nginx in front of the customer portal
 
     @classmethod
     def fixed(cls) -> Ports:
         """The ports `make run` uses: high, memorable, none of the privileged mail ports."""
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
-                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310)
+                   imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310,
+                   https=10443)
 
     @classmethod
     def free(cls) -> Ports:

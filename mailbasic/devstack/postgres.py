@@ -31,7 +31,8 @@ class Postgres:
     def __init__(self, layout: Layout, port: int, password: str,
                  component_passwords: dict[str, str]) -> None:
         """`password` is the admin role's (owner of the schema), `component_passwords`
-        those of the Postfix, Dovecot and daemon roles (mailbasic.schema.privileges)."""
+        those of the Postfix, Dovecot, daemon and portal roles (every ComponentRole of
+        mailbasic.schema.privileges), each created with LOGIN and its password."""
         self.port = port
         self.password = password
         self.component_passwords = component_passwords

@@ -1,11 +1,11 @@
 """Who may do what in the account database: one login role per component.
 
 The admin role (database.url of the CLI, the jobs and the migrations) owns every table.
-Postfix, Dovecot and the daemons (milter and policy) log in with roles of their own,
-which the deployment creates (the Ansible postgresql role, the local stack) and which
-`mailbasic db upgrade` grants exactly the rights below, taking away any others. The SRS
-daemon has no database access at all. A leaked Postfix map then reveals a password that
-can read the lookup views and nothing else.
+Postfix, Dovecot, the daemons (milter and policy) and the portal log in with roles of
+their own, which the deployment creates (the Ansible postgresql role, the local stack)
+and which `mailbasic db upgrade` grants exactly the rights below, taking away any others.
+The SRS daemon has no database access at all. A leaked Postfix map then reveals a
+password that can read the lookup views and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class ComponentRole(StrEnum):
     POSTFIX = "mailbasic_postfix"
     DOVECOT = "mailbasic_dovecot"
     DAEMON = "mailbasic_daemon"      # the milter, the policy daemon and the log reader
+    PORTAL = "mailbasic_portal"      # the customer portal and the admin API beside it
 
 
 # The daemons read the account settings but never a password hash.
@@ -32,6 +33,12 @@ _READ = "SELECT"
 _UPSERT = "SELECT, INSERT, UPDATE"
 # INSERT ... RETURNING needs SELECT on what it returns.
 _APPEND = "SELECT, INSERT"
+_CHANGE = "SELECT, INSERT, UPDATE, DELETE"
+
+# What the portal and the admin API may change of a mailbox: its password, quota and
+# receiving state; never its owner or slot, nor what Dovecot and the jobs record.
+_MAILBOX_CHANGES = ("password_hash, quota_bytes, receiving_state, deactivated_reason, "
+                    "deactivated_at, reactivated_at")
 
 GRANTS: dict[ComponentRole, dict[str, str]] = {
     ComponentRole.POSTFIX: {
@@ -70,6 +77,56 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         "queue_links": _APPEND,
         "smtp_sessions": _UPSERT,
         "smtp_auth_attempts": _APPEND,
+    },
+    # `mailbasic portal`: the customer pages and, in the same process, the admin API
+    # (/api/v1), which provisions customers and mailboxes. Everything goes through the
+    # service layer, so the rights are those of the CLI's account commands, without the
+    # schema, the daemons' own state (rate counters, log positions, vacation replies),
+    # the API tokens' creation or any change to the logs.
+    ComponentRole.PORTAL: {
+        # Customers come and go through the API. SELECT ... FOR UPDATE (a customer's
+        # mailboxes are counted under its row lock) needs an UPDATE right on some column:
+        # the one that changes nothing that matters.
+        "customers": "SELECT, INSERT, DELETE",
+        "customers (created_at)": "UPDATE",
+        "domains": _READ,
+        # The hash too: a customer changing a mailbox's password gives the current one.
+        "mailboxes": _APPEND,
+        f"mailboxes ({_MAILBOX_CHANGES})": "UPDATE",
+        "addresses": _CHANGE,
+        "released_addresses": _UPSERT,      # a removed address is held
+        # Read for the overview; a new or deleted mailbox forgets its login's old usage.
+        "quota_usage": "SELECT, DELETE",
+        "dovecot_logins": _READ,
+        # The customer's settings and rules (a removed address is also cut from others'
+        # forwards and filters).
+        "mailbox_rules": _CHANGE,
+        "sender_list_entries": _CHANGE,
+        "delivery_folders": _CHANGE,
+        "forwards": _CHANGE,
+        "vacations": _CHANGE,
+        "sms_settings": _CHANGE,
+        "sms_rules": _CHANGE,
+        "sms_outbox": _READ,
+        "collect_accounts": _CHANGE,
+        "fax_numbers": _CHANGE,
+        # Portal logins: credentials, second factor, links, growing delays, the audit log.
+        "customer_credentials": _UPSERT,
+        "recovery_codes": _UPSERT,
+        "portal_tokens": _UPSERT,
+        "login_failures": _CHANGE,
+        "audit_events": _APPEND,
+        # The API's tokens: checked, and their last use noted (the CLI makes them).
+        "api_tokens": _READ,
+        "api_tokens (last_used_at)": "UPDATE",
+        # "Where did my mail go?" and the API's log search: the log, read only.
+        "smtp_transactions": _READ,
+        "smtp_recipients": _READ,
+        "delivery_attempts": _READ,
+        "queue_links": _READ,
+        "smtp_sessions": _READ,
+        "smtp_auth_attempts": _READ,
+        "milter_connections": _READ,
     },
 }
 

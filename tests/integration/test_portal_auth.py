@@ -162,3 +162,12 @@ def test_every_change_by_the_cli_is_in_the_audit_log(cli):
     assert [(event["action"], event["detail"]) for event in events] == [
         ("domain add", {"parameters": {"name": "audited.example"}})]
     assert events[0]["actor"].startswith("admin (CLI, ")
+
+
+def test_the_language_chosen_before_logging_in_stays(portal):
+    client = browser(portal)
+    token = token_of(client.get("/login"))
+    client.post("/language", data={"language": "en", "next": "/login",
+                                   "csrf_token": token})
+    log_in(client)
+    assert "Your mailboxes" in client.get("/").text

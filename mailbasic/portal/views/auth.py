@@ -65,7 +65,7 @@ def login() -> Any:
         return render_template("login.html", form=form), 401
     assert customer is not None  # check_password is False without one
     throttle.succeeded(db(), name, client)
-    session.clear()
+    fresh_session()
     if credentials.has_second_factor(db(), customer):
         session["pending_customer_id"] = customer.id
         return redirect(url_for("auth.second_factor"))
@@ -92,13 +92,21 @@ def second_factor() -> Any:
 
 
 def _logged_in(customer: Customer) -> Response:
-    session.clear()   # a new session for the logged-in customer: no fixation
+    fresh_session()   # a new session for the logged-in customer: no fixation
     session.permanent = True
     session["customer_id"] = customer.id
     session["epoch"] = credentials.session_epoch(db(), customer.id)
     audit.record(db(), audit.Actor(f"customer {customer.name}", client_address()), customer,
                  "login")
     return redirect(url_for("account.overview"))
+
+
+def fresh_session() -> None:
+    """Everything of the old session goes but the language the visitor chose."""
+    language = session.get("language")
+    session.clear()
+    if language in LANGUAGES:
+        session["language"] = language
 
 
 def _customer_named(name: str) -> Customer | None:
@@ -110,7 +118,7 @@ def _customer_named(name: str) -> Customer | None:
 
 @blueprint.route("/logout", methods=["POST"])
 def logout() -> Response:
-    session.clear()
+    fresh_session()
     return redirect(url_for("auth.login"))
 
 
@@ -140,7 +148,7 @@ def support(token: str) -> Response:
         customer, row = credentials.redeem_link(db(), token, "support")
     except NotFound:
         abort(404)
-    session.clear()
+    fresh_session()
     session["customer_id"] = customer.id
     session["epoch"] = credentials.session_epoch(db(), customer.id)
     session["support"] = row.created_by

@@ -8,6 +8,7 @@ support-link`) and the portal alike; every change is audited by the caller's act
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,9 +121,10 @@ def enable_totp(session: Session, actor: audit.Actor, customer: Customer, secret
                 code: str) -> list[str]:
     """Turn the second factor on once the customer proves their app has the secret;
     returns the recovery codes, shown once."""
-    if not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
+    credentials = credentials_of(session, customer)
+    credentials.totp_secret, credentials.totp_last_step = secret, None
+    if not _fresh_totp(credentials, code.strip()):   # the code is used up by this, too
         raise InvalidInput("the code does not match: check the time on your phone")
-    credentials_of(session, customer).totp_secret = secret
     audit.record(session, actor, customer, "second factor enabled")
     return new_recovery_codes(session, customer)
 
@@ -153,7 +155,7 @@ def check_second_factor(session: Session, customer: Customer, code: str) -> bool
         return True
     code = code.strip().replace(" ", "")
     if code.isdigit() and len(code) == 6:
-        return pyotp.TOTP(credentials.totp_secret).verify(code, valid_window=1)
+        return _fresh_totp(credentials, code)
     recovery = session.scalar(select(RecoveryCode).where(
         RecoveryCode.customer_id == customer.id, RecoveryCode.code_hash == digest(code.lower()),
         RecoveryCode.used_at.is_(None)).with_for_update())
@@ -161,6 +163,20 @@ def check_second_factor(session: Session, customer: Customer, code: str) -> bool
         return False
     recovery.used_at = datetime.now(UTC)
     return True
+
+
+def _fresh_totp(credentials: CustomerCredentials, code: str) -> bool:
+    """The code of the current 30 s step or a neighbour (clocks drift), and of a later step
+    than the last one accepted: a code seen by someone else is worth nothing after use."""
+    assert credentials.totp_secret is not None
+    totp = pyotp.TOTP(credentials.totp_secret)
+    now = totp.timecode(datetime.now(UTC))
+    for step in (now - 1, now, now + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code) and \
+                step > (credentials.totp_last_step or -1):
+            credentials.totp_last_step = step
+            return True
+    return False
 
 
 def has_second_factor(session: Session, customer: Customer) -> bool:

@@ -37,6 +37,8 @@ class CustomerCredentials(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
     totp_secret: Mapped[str | None] = mapped_column(Text)   # base32; None: no second factor
+    # The time step of the last code accepted: a code (or an older one) never works twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Raised by a password change and a logout everywhere: older session cookies die.
     session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[CreatedAt]

@@ -5,6 +5,7 @@ CSRF, cookies and headers, invitations and the read-only support view."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 
 import pyotp
@@ -99,8 +100,9 @@ def test_second_factor_by_app_or_recovery_code(portal, settings):
     with db.transaction(engine) as session:
         from mailbasic.accounts import get_customer
         alice = get_customer(session, "alice")
+        # The previous step's code (still accepted) confirms; the current one logs in.
         codes = credentials.enable_totp(session, audit.ADMIN, alice, secret,
-                                        pyotp.TOTP(secret).now())
+                                        pyotp.TOTP(secret).at(time.time() - 30))
     engine.dispose()
     client = browser(portal)
     answer = log_in(client)
@@ -109,9 +111,14 @@ def test_second_factor_by_app_or_recovery_code(portal, settings):
     token = token_of(client.get("/login/code"))
     assert client.post("/login/code", data={"code": "000000",
                                             "csrf_token": token}).status_code == 401
-    answer = client.post("/login/code", data={"code": pyotp.TOTP(secret).now(),
-                                              "csrf_token": token})
+    code = pyotp.TOTP(secret).now()
+    answer = client.post("/login/code", data={"code": code, "csrf_token": token})
     assert answer.status_code == 302 and client.get("/").status_code == 200
+    # A code works once: whoever saw it over the shoulder is too late.
+    replay = browser(portal)
+    log_in(replay)
+    assert replay.post("/login/code", data={"code": code, "csrf_token": token_of(
+        replay.get("/login/code"))}).status_code == 401
     # A recovery code works once.
     for expected in (302, 401):
         other = browser(portal)

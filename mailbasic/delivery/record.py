@@ -31,6 +31,11 @@ from mailbasic.schema import (
 
 log = logging.getLogger("mailbasic.delivery")
 
+def _lower(address: str | None) -> str | None:
+    """Addresses are stored lower case, as in the transaction log."""
+    return address.lower() if address is not None else None
+
+
 _CAUSE_KINDS = {"vacation": "vacation reply", "notify": "filter notification"}
 _NOTIFICATION_KINDS = {"non-delivery": "non-delivery notification",
                        "delay": "delay notification", "delivery": "delivery notification",
@@ -184,7 +189,8 @@ class DeliveryRecorder:
         if session := self._session(event):
             session.values["refusals"] = [*session.values["refusals"], {
                 "at": event.time.isoformat(), "stage": event.stage, "reply": event.reply,
-                "from": event.sender, "to": event.recipient, "helo": event.helo}]
+                "from": _lower(event.sender), "to": _lower(event.recipient),
+                "helo": event.helo}]
 
     def _lost(self, event: postfix_log.SessionLost, batch: Batch) -> None:
         if session := self._session(event):

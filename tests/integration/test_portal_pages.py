@@ -385,3 +385,23 @@ def test_a_support_session_sees_but_never_changes(portal, engine, cli):
                         {"address": "alice.support@portal.example"}),
                        ("/security/password", {}), ("/security/totp/off", {})):
         assert post(client, path, **data).status_code == 403, path
+
+
+def test_mail_refused_before_it_was_sent_is_shown_from_the_delivery_record(portal, engine):
+    """Postfix refused it at RCPT (the policy daemon: mailbox full); the milter may never
+    have seen it, Postfix's own log line (smtp_sessions.refusals) has it."""
+    now = datetime.now(UTC)
+    refusal = {"at": now.isoformat(), "stage": "RCPT", "from": "friend@remote.example",
+               "helo": "mx.remote.example"}
+    with db.transaction(engine) as session:
+        session.add(SmtpSession(
+            service="postfix/smtpd", pid=4242, connected_at=now, ended_at=now,
+            client_name="mx.remote.example", client_address="192.0.2.7", client_port=40000,
+            end="disconnect", refusals=[
+                {**refusal, "to": "alice@portal.example",
+                 "reply": "552 5.2.2 <alice@portal.example>: Mailbox full"},
+                {**refusal, "to": "bobby@portal.example",
+                 "reply": "550 5.1.1 <bobby@portal.example>: unknown"}]))
+    page = text_of(logged_in(portal, language="en").get("/mail-log"))
+    assert "Refused before it was sent" in page and "the mailbox is full" in page
+    assert "alice@portal.example" in page and "bobby@portal.example" not in page

@@ -98,9 +98,34 @@ def own_transaction(transaction_id: int, own: set[str]) -> SmtpTransaction:
 def index() -> Any:
     own = own_addresses(current_customer())
     form = SearchForm(formdata=request.args)
-    found = list(db().scalars(search_query(own, form))) if form.validate() else []
+    valid = form.validate()
+    found = list(db().scalars(search_query(own, form))) if valid else []
     return render_template("mail_log.html", form=form, limit=RESULTS,
-                           results=[summary(transaction, own) for transaction in found])
+                           results=[summary(transaction, own) for transaction in found],
+                           refusals=refused_at_rcpt(own, form) if valid else [])
+
+
+def refused_at_rcpt(own: set[str], form: SearchForm) -> list[dict[str, Any]]:
+    """Mail refused for one of the customer's addresses before it was sent (unknown,
+    mailbox full, switched off, ...): Postfix's own refusal lines in the delivery record,
+    which the milter may never have seen."""
+    query = (select(SmtpSession).where(or_(*(SmtpSession.refusals.contains([{"to": address}])
+                                               for address in sorted(own))))
+             .order_by(SmtpSession.connected_at.desc()).limit(RESULTS))
+    if form.since.data:
+        query = query.where(SmtpSession.connected_at >= midnight(form.since.data))
+    if form.until.data:
+        query = query.where(SmtpSession.connected_at
+                            < midnight(form.until.data + timedelta(days=1)))
+    sender = (form.sender.data or "").strip().lower()
+    recipient = (form.recipient.data or "").strip().lower()
+    return [{"at": when(datetime.fromisoformat(refusal["at"])),
+             "sender": refusal.get("from") or "<>", "recipient": refusal["to"],
+             "reason": reply_reason(str(refusal.get("reply") or ""))}
+            for found in (db().scalars(query) if own else [])
+            for refusal in found.refusals
+            if refusal.get("to") in own and sender in (refusal.get("from") or "")
+            and recipient in refusal["to"]]
 
 
 @blueprint.route("/mail-log/<int:transaction_id>")

@@ -31,16 +31,15 @@ import tempfile
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 import results_file
 from milter_bench import (
-    INTERNAL_SERVICES,
     SENDER,
     Processes,
     ham,
     socket_directory,
+    start_bench_postfix,
     start_milter,
 )
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -52,7 +51,7 @@ from mailbasic.delivery.follow import LogFollower
 from mailbasic.delivery.reader import DeliveryLogReader
 from mailbasic.devstack import Stack
 from mailbasic.devstack.layout import HOST, Ports
-from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
+from mailbasic.devstack.process import accepts_connections, free_port, wait_until
 from mailbasic.schema import DeliveryAttempt, MilterConnection, SmtpSession
 
 BENCH = Path(__file__).parent
@@ -177,42 +176,9 @@ def fresh_database(stack: Stack, name: str) -> Settings:
 
 
 def start_postfix(root: Path, services: dict[int, str]) -> Path:
-    """A Postfix instance of its own under ROOT, one smtpd per port (with the milters
-    given, if any), delivering everything to discard: and logging to root/postfix.log."""
-    etc, queue, data = root / "etc", root / "queue", root / "data"
-    for directory in (etc, queue, data):
-        directory.mkdir(parents=True, exist_ok=True)
-    shutil.chown(data, "postfix")
-    (etc / "main.cf").write_text(f"""compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-maillog_file = {root / 'postfix.log'}
-maillog_file_prefixes = {root}
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = {HOST}
-inet_protocols = ipv4
-myhostname = bench.localhost
-mydestination =
-mynetworks = 127.0.0.0/8
-relay_domains = bench.example
-transport_maps = inline:{{bench.example=discard:}}
-smtpd_relay_restrictions = permit_mynetworks, reject
-milter_protocol = 6
-milter_default_action = tempfail
-default_process_limit = 200
-disable_dns_lookups = yes
-""")
-    smtpd = "".join(f"{HOST}:{port} inet n - n - - smtpd -o smtpd_milters={milters}\n"
-                    for port, milters in services.items())
-    stock = BENCH.parent / "ansible/roles/postfix/templates/master.cf.j2"
-    internal = [line for line in stock.read_text().splitlines(keepends=True)
-                if line.split(" ")[0] in INTERNAL_SERVICES]
-    (etc / "master.cf").write_text(smtpd + "".join(internal))
-    subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
-    for port in services:
-        wait_until(partial(greeting, port, b"220"), what=f"Postfix on {port}", timeout=30)
-    return etc
+    """Postfix alone: everything for bench.example is delivered to discard:."""
+    return start_bench_postfix(root, services,
+                               "transport_maps = inline:{bench.example=discard:}\n")
 
 
 def stop_postfix(etc: Path) -> None:
@@ -220,7 +186,7 @@ def stop_postfix(etc: Path) -> None:
 
 
 def master_pid(etc: Path) -> int:
-    return int((etc.parent / "queue/pid/master.pid").read_text())
+    return int((etc.parent / "postfix-queue/pid/master.pid").read_text())
 
 
 def postmaster_pid(stack: Stack) -> int:

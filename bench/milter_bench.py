@@ -133,6 +133,19 @@ def start_reference(processes: Processes, root: Path, stack: Stack) -> str:
 
 
 def start_postfix(root: Path, variants: dict[str, tuple[int, str]], sink_port: int) -> Path:
+    """Relays everything to smtp-sink on SINK_PORT, one smtpd per variant."""
+    return start_bench_postfix(root, {port: milters for port, milters in variants.values()},
+                               f"""relay_transport = smtp:[{HOST}]:{sink_port}
+message_size_limit = {20 * MIB}
+milter_content_timeout = 300s
+smtp_destination_concurrency_limit = 50
+""")
+
+
+def start_bench_postfix(root: Path, services: dict[int, str], delivery: str) -> Path:
+    """A Postfix instance of its own under ROOT (log in root/postfix.log), one smtpd per
+    port with the milters given (if any); DELIVERY: the main.cf lines saying where mail
+    for bench.example goes, and what else differs."""
     etc, queue = root / "postfix-etc", root / "postfix-queue"
     for directory in (etc, queue, root / "postfix-data"):
         directory.mkdir(parents=True, exist_ok=True)
@@ -150,26 +163,21 @@ myhostname = bench.localhost
 mydestination =
 mynetworks = 127.0.0.0/8
 relay_domains = bench.example
-relay_transport = smtp:[{HOST}]:{sink_port}
 smtpd_relay_restrictions = permit_mynetworks, reject
-message_size_limit = {20 * MIB}
 milter_protocol = 6
 milter_default_action = tempfail
-milter_content_timeout = 300s
-smtp_destination_concurrency_limit = 50
 default_process_limit = 200
 disable_dns_lookups = yes
-""")
-    services = "".join(
-        f"{HOST}:{port} inet n - n - - smtpd -o smtpd_milters={milters}\n"
-        for port, milters in variants.values())
+""" + delivery)
+    smtpd = "".join(f"{HOST}:{port} inet n - n - - smtpd -o smtpd_milters={milters}\n"
+                    for port, milters in services.items())
     # The role template (the stack renders it too): only its internal services are kept.
     stock = Path(__file__).parent.parent / "ansible/roles/postfix/templates/master.cf.j2"
     internal = [line for line in stock.read_text().splitlines(keepends=True)
                 if line.split(" ")[0] in INTERNAL_SERVICES]
-    (etc / "master.cf").write_text(services + "".join(internal))
+    (etc / "master.cf").write_text(smtpd + "".join(internal))
     subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
-    for port, _ in variants.values():
+    for port in services:
         wait_until(partial(greeting, port, b"220"), what=f"Postfix on {port}", timeout=30)
     return etc
 

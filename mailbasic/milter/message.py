@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mailbasic.milter.spool import Spool
-from mailbasic.rules.recipient import RecipientOutcome
+from mailbasic.rules.recipient import MessageView, RecipientOutcome
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Message:
     spam_score: float | None = None           # the spam stage's, for the rules
     # Each recipient with rules: what they decided (by lower-case address), for SMS.
     rules_outcomes: dict[str, RecipientOutcome] = field(default_factory=dict)
+    # The rules' view of the message, made once by the first stage after the scanners
+    # that needs it (rules, SMS): see stages/rules.message_view.
+    view: MessageView | None = None
 
     def keeps_mail(self, recipient: str) -> bool:
         """Whether RECIPIENT's mailbox gets the message as mail; without rules, it does."""

@@ -7,6 +7,7 @@ support-link`) and the portal alike; every change is audited by the caller's act
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -26,9 +27,14 @@ from mailbasic.schema import Customer, CustomerCredentials, PortalToken, Recover
 
 RECOVERY_CODES = 10
 TOTP_ISSUER = "mailbasic"
-# A bcrypt hash of nothing anyone can type: verifying against it costs what a real check
-# costs, so a login for an unknown customer takes as long as one with a wrong password.
-_NO_PASSWORD = hash_password("x" * 16 + secrets.token_hex(8), 4)
+
+
+@functools.lru_cache(maxsize=4)
+def _no_password(cost: int) -> str:
+    """A bcrypt hash of nothing anyone can type, at the configured cost: checking against
+    it takes what a real check takes, so a login for an unknown customer (or one without
+    a portal password) is as slow as one with a wrong password: no telling them apart."""
+    return hash_password("x" * 16 + secrets.token_hex(8), cost)
 
 
 def digest(token: str) -> str:
@@ -58,17 +64,18 @@ def set_password(session: Session, settings: Settings, actor: audit.Actor, name:
 
 def change_password(session: Session, settings: Settings, actor: audit.Actor,
                     customer: Customer, current: str, new: str) -> None:
-    if not check_password(session, customer, current):
+    if not check_password(session, settings, customer, current):
         raise NotAllowed("the current password is not right")
     set_password(session, settings, actor, customer.name, new)
 
 
-def check_password(session: Session, customer: Customer | None, password: str) -> bool:
+def check_password(session: Session, settings: Settings, customer: Customer | None,
+                   password: str) -> bool:
     stored = None
     if customer is not None:
         credentials = session.get(CustomerCredentials, customer.id)
         stored = credentials.password_hash if credentials else None
-    matches = verify_password(password, stored or _NO_PASSWORD)
+    matches = verify_password(password, stored or _no_password(settings.bcrypt_cost))
     return matches and stored is not None
 
 

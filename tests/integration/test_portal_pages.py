@@ -210,7 +210,7 @@ def test_a_mailbox_switched_off_for_inactivity_is_reactivated(portal, engine, cl
     assert "mailbox reactivated" in text_of(client.get("/audit"))
 
 
-def test_password_changes_need_the_current_password(portal, engine):
+def test_password_changes_need_the_current_password(portal, engine, settings):
     client = logged_in(portal, language="en")
     new = "a brand new portal secret"
     answer = post(client, "/security/password", **{
@@ -222,7 +222,7 @@ def test_password_changes_need_the_current_password(portal, engine):
     assert client.get("/security").status_code == 200      # this session goes on
     with db.transaction(engine) as session:
         alice = session.scalar(select(Customer).where(Customer.name == "alice"))
-        assert credentials.check_password(session, alice, new)
+        assert credentials.check_password(session, settings, alice, new)
     mailbox = ids(engine, "alice")[0]["alicia@portal.example"]
     path = f"/security/mailboxes/{mailbox}/password"
     fields = {"current": "wrong", "password": "new mailbox pass", "repeat": "new mailbox pass"}

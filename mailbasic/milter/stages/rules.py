@@ -36,8 +36,15 @@ _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def message_view(message: Message) -> MessageView:
-    """The rules' view of what the milter collected; the body is read only if a body
-    test runs."""
+    """The rules' view of what the milter collected, made once per message (the rules and
+    SMS stages both read it; only stages after the scanners call this, so the spam score
+    is in it); the body is read only if a body test runs."""
+    if message.view is None:
+        message.view = _view_of(message)
+    return message.view
+
+
+def _view_of(message: Message) -> MessageView:
     headers = [(name, _UNFOLD.sub("", value.decode("utf-8", "surrogateescape")).strip())
                for name, value in message.headers]
 

@@ -59,7 +59,7 @@ def login() -> Any:
                       seconds=int(wait) + 1), "error")
         return render_template("login.html", form=form), 429
     customer = _customer_named(name)
-    if not credentials.check_password(db(), customer, form.password.data or ""):
+    if not credentials.check_password(db(), settings_of(), customer, form.password.data or ""):
         throttle.failed(db(), name, client)
         flash(gettext("Customer name or password is wrong."), "error")
         return render_template("login.html", form=form), 401

@@ -178,7 +178,8 @@ def checked(form: PasswordForm) -> bool:
     """The form is valid and holds the current portal password."""
     if not form.validate_on_submit():
         return False
-    if not credentials.check_password(db(), current_customer(), form.current.data or ""):
+    if not credentials.check_password(db(), settings_of(), current_customer(),
+                                      form.current.data or ""):
         flash(gettext("The current password is not right."), "error")
         return False
     return True

@@ -189,6 +189,10 @@ class Settings:
     spam_max_age_days: int = 30
     # doveadm as the jobs run it; a non-default Dovecot instance adds "-c", its config.
     doveadm_command: tuple[str, ...] = ("doveadm",)
+    # Dovecot's doveadm HTTP API on loopback, for the processes that do not run as root:
+    # the portal reads a mailbox's latest messages through it (the filters' dry run).
+    doveadm_api_url: str | None = None
+    doveadm_api_key: str | None = None
     # `mailbasic jobs backup`: one directory per run under backup_directory, the newest
     # backup_keep complete ones kept.
     backup_directory: str = "/var/backups/mailbasic"
@@ -588,6 +592,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
     ("dovecot", "doveadm"): ("doveadm_command", _command),
+    ("dovecot", "api_url"): ("doveadm_api_url", _http_url),
+    ("dovecot", "api_key"): ("doveadm_api_key", _string),
     ("backup", "directory"): ("backup_directory", _absolute_path),
     ("backup", "keep"): ("backup_keep", _whole_number(1, 365, "a number of backups")),
     ("collect", "key"): ("collect_key", _fernet_key),

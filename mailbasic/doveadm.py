@@ -3,11 +3,14 @@ quota usage right, which deleting Maildir files behind its back would not."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
 import json
 import subprocess
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -110,3 +113,62 @@ def _json_array_items(stream: io.TextIOBase) -> Iterator[dict]:
         chunk = stream.read(wanted)
         ended = not chunk
         buffer += chunk
+
+
+API_TIMEOUT_SECONDS = 10.0
+API_MAX_BYTES = 64 * 1024 * 1024  # the largest answer read: a message and its fields
+
+
+@dataclass(frozen=True)
+class DoveadmApi:
+    """Dovecot's doveadm HTTP API (loopback, key in a header) for processes that may not
+    run doveadm itself, such as the portal. One command per request."""
+
+    url: str
+    key: str
+
+    def call(self, command: str, **parameters: object) -> list[dict[str, str]]:
+        """The rows a command answers; a failure is a DoveadmError naming the command."""
+        try:
+            status, content = self._post(json.dumps([[command, parameters, "c"]]).encode())
+        except (OSError, http.client.HTTPException) as error:
+            raise DoveadmError(f"doveadm API {command}: {error}") from None
+        if status != 200:
+            raise DoveadmError(f"doveadm API {command}: HTTP {status}")
+        if len(content) > API_MAX_BYTES:
+            raise DoveadmError(f"doveadm API {command}: answer over {API_MAX_BYTES} bytes")
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            raise DoveadmError(f"doveadm API {command}: unreadable answer") from None
+        return _rows(command, answer)
+
+    def _post(self, body: bytes) -> tuple[int, bytes]:
+        # http.client, not urllib: urllib asks for "Connection: close", and Dovecot 2.3
+        # then never answers a request it refuses (a wrong key) until the timeout.
+        url = urllib.parse.urlsplit(self.url)
+        kind = (http.client.HTTPSConnection if url.scheme == "https"
+                else http.client.HTTPConnection)
+        connection = kind(url.netloc, timeout=API_TIMEOUT_SECONDS)
+        try:
+            connection.request("POST", url.path or "/", body, headers={
+                "Content-Type": "application/json",
+                "Authorization": "X-Dovecot-API "
+                                 + base64.b64encode(self.key.encode()).decode()})
+            response = connection.getresponse()
+            return response.status, response.read(API_MAX_BYTES + 1)
+        finally:
+            connection.close()
+
+
+def _rows(command: str, answer: object) -> list[dict[str, str]]:
+    """The rows of a `[["doveadmResponse", ROWS, tag]]` answer; an error answer
+    (`[["error", {"exitCode": N}, tag]]`) or any other shape is a DoveadmError."""
+    match answer:
+        case [["doveadmResponse", list() as rows, _]] if all(isinstance(row, dict)
+                                                               for row in rows):
+            return rows
+        case [["error", dict() as error, _]]:
+            # doveadm's exit codes (sysexits): 67 is an unknown user, 68 nothing found.
+            raise DoveadmError(f"doveadm API {command}: error {error.get('exitCode', '?')}")
+    raise DoveadmError(f"doveadm API {command}: unreadable answer")

@@ -1,5 +1,9 @@
 """Refusals of the service layer. Each kind has its own CLI exit code (see README)."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
 
 class MailbasicError(Exception):
     """A refusal with a message meant for the person at the command line or in the
@@ -13,6 +17,24 @@ class MailbasicError(Exception):
         super().__init__(message.format(**values) if values else message)
         self.template = message
         self.values = values
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A part of a refusal that is itself a template with named values, passed as one of
+    the refusal's values (the Sieve reader's "line {line}: {detail}"), so that the portal
+    translates it too. str() is the English text, as the CLI and the API show it."""
+
+    template: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Read-only, so that a refusal cannot change once raised.
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+    def __str__(self) -> str:
+        # As MailbasicError: a template without values is the text itself.
+        return self.template.format(**self.values) if self.values else self.template
 
 
 class ConfigError(MailbasicError):

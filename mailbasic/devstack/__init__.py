@@ -69,6 +69,7 @@ class Stack:
         srs_secret = self._secret(b"srs:").hex()
         portal_secret = self._secret(b"portal:").hex()
         collect_key = base64.urlsafe_b64encode(self._secret(b"collect:")).decode()
+        doveadm_api_key = self._secret(b"doveadm:").hex()
         dovecot_config = self.layout.component("dovecot") / "dovecot.conf"
         portal_socket = self.layout.component("portal") / "portal.sock"
         overrides = {"sendmail_path": "/usr/sbin/sendmail",
@@ -104,10 +105,12 @@ class Stack:
             role=ComponentRole.POSTFIX.value))
         # The portal logs in as its own role; only its config holds the cookie key.
         self.portal_settings = replace(self.settings, database_url=self.postgres.url(
-            role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret)
+            role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret,
+            doveadm_api_url=f"http://{HOST}:{ports.doveadm}/doveadm/v1",
+            doveadm_api_key=doveadm_api_key)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
-                               self.component_access(ComponentRole.DOVECOT))
+                               self.component_access(ComponentRole.DOVECOT), doveadm_api_key)
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)

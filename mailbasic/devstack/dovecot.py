@@ -22,8 +22,10 @@ class Dovecot:
     name = "dovecot"
 
     def __init__(self, layout: Layout, ports: Ports, settings: Settings,
-                 certificates: Certificates, access: DatabaseAccess) -> None:
+                 certificates: Certificates, access: DatabaseAccess,
+                 doveadm_api_key: str) -> None:
         self.layout, self.ports, self.access = layout, ports, access
+        self.doveadm_api_key = doveadm_api_key
         self.settings, self.certificates = settings, certificates
         self.directory = layout.component(self.name)
         self.config = self.directory / "dovecot.conf"
@@ -46,8 +48,8 @@ class Dovecot:
     def stop(self) -> None:
         stop_pidfile(self.run_dir / "master.pid", "Dovecot")
 
-    def doveadm(self, *arguments: str) -> str:
-        return run(["doveadm", "-c", str(self.config), *arguments])
+    def doveadm(self, *arguments: str, input: str | None = None) -> str:
+        return run(["doveadm", "-c", str(self.config), *arguments], input=input)
 
     def _write_config(self) -> None:
         mail_uid = pwd.getpwnam(MAIL_USER).pw_uid
@@ -62,6 +64,9 @@ class Dovecot:
         dict_conf.chmod(0o600)
         chown(dict_conf, "dovecot")  # Dovecot's dict process runs as its internal user
         # The names the deployed dovecot.conf includes, in the stack's own directory.
+        api_conf = self.directory / "doveadm-api.conf.ext"
+        api_conf.write_text(f"doveadm_api_key = {self.doveadm_api_key}\n")
+        api_conf.chmod(0o600)
         auth_conf = self.directory / "auth-mailbasic.conf.ext"
         auth_conf.write_text(mtaconfig.dovecot_auth_conf(str(sql_conf),
                                                          self.settings.service_domain))
@@ -79,5 +84,6 @@ class Dovecot:
             "dovecot_mail_user": MAIL_USER, "dovecot_first_valid_uid": mail_uid,
             "dovecot_lmtp_socket": str(self.lmtp_socket),
             "dovecot_auth_socket": str(self.auth_socket),
+            "dovecot_doveadm_http_port": self.ports.doveadm,
             "dovecot_quota_status": True,  # bench/policy_bench.py measures against it
         })

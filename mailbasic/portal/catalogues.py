@@ -30,7 +30,7 @@ def update_and_compile() -> None:
     template = TRANSLATIONS / "messages.pot"
     extract(template)
     _pybabel("update", "-i", str(template), "-d", str(TRANSLATIONS),
-             "--no-fuzzy-matching", "--width", "100")
+             "--no-fuzzy-matching", "--ignore-obsolete", "--width", "100")
     _pybabel("compile", "-d", str(TRANSLATIONS))
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import regex
 
-from mailbasic.errors import N_, InvalidInput
+from mailbasic.errors import N_, Detail, InvalidInput
 from mailbasic.rules import model
 
 CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox", "envelope", "vacation",
@@ -31,9 +31,13 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without the colon
 
 
 class SieveError(InvalidInput):
-    def __init__(self, line: int, message: str) -> None:
-        # The portal translates the frame; the detail names Sieve's own words.
-        super().__init__(N_("line {line}: {detail}"), line=line, detail=message)
+    """A refusal naming its line. The detail is a template with named values, as every
+    refusal's message, so that the portal shows it translated too; values that are
+    Sieve's own words (a tag, a quoted string) are passed already formatted."""
+
+    def __init__(self, line: int, template: str, **values: object) -> None:
+        super().__init__(N_("line {line}: {detail}"), line=line,
+                         detail=Detail(template, values))
         self.line = line
 
 
@@ -48,8 +52,8 @@ class Token:
     def text(self) -> str:
         """The value of any token but a number."""
         if isinstance(self.value, int):
-            raise SieveError(self.line, f"a number where a word or string belongs: "
-                             f"{self.value}")
+            raise SieveError(self.line, N_("a number where a word or string belongs: "
+                                           "{number}"), number=self.value)
         return self.value
 
 
@@ -72,13 +76,14 @@ def tokenize(text: str) -> list[Token]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match:
-            raise SieveError(line, f"unexpected character {text[position]!r}")
+            raise SieveError(line, N_("unexpected character {character}"),
+                             character=repr(text[position]))
         kind, start = match.lastgroup, position
         position = match.end()
         if kind == "bracket":
             end = text.find("*/", position)
             if end < 0:
-                raise SieveError(line, "bracket comment not closed")
+                raise SieveError(line, N_("bracket comment not closed"))
             position = end + 2
         elif kind == "string":
             value, position = _quoted(text, position, line)
@@ -109,7 +114,7 @@ def _quoted(text: str, position: int, line: int) -> tuple[str, int]:
             character = text[position]
         value.append(character)
         position += 1
-    raise SieveError(line, "string not closed")
+    raise SieveError(line, N_("string not closed"))
 
 
 def _multiline(text: str, position: int, line: int) -> tuple[str, int]:
@@ -123,7 +128,7 @@ def _multiline(text: str, position: int, line: int) -> tuple[str, int]:
         if current == ".":
             return "".join(lines), position
         lines.append((current[1:] if current.startswith("..") else current) + "\r\n")
-    raise SieveError(line, "multi-line string not ended by a line holding only '.'")
+    raise SieveError(line, N_("multi-line string not ended by a line holding only '.'"))
 
 
 # -- the generic tree ------------------------------------------------------------------
@@ -149,9 +154,12 @@ class _Parser:
         token = self.peek()
         if token is None:
             line = self.tokens[-1].line if self.tokens else 1
-            raise SieveError(line, f"unexpected end of script, expected {kind or 'more'}")
+            if kind is None:
+                raise SieveError(line, N_("unexpected end of script, expected more"))
+            raise SieveError(line, N_("unexpected end of script, expected {kind}"), kind=kind)
         if kind and token.kind != kind:
-            raise SieveError(token.line, f"expected {kind!r}, found {token.value!r}")
+            raise SieveError(token.line, N_("expected {kind}, found {found}"), kind=repr(kind),
+                             found=repr(token.value))
         self.index += 1
         return token
 
@@ -246,7 +254,8 @@ class _Reader:
 
     def need(self, capability: str, node: Node, what: str) -> None:
         if capability not in self.required:
-            raise SieveError(node.line, f"{what} needs require \"{capability}\"")
+            raise SieveError(node.line, N_('{what} needs require "{capability}"'), what=what,
+                             capability=capability)
 
     def script(self, nodes: list[Node]) -> model.Script:
         position = 0
@@ -260,8 +269,10 @@ class _Reader:
         capabilities = self.strings(node, arguments, 1)[0]
         for capability in capabilities:
             if capability not in CAPABILITIES:
-                raise SieveError(node.line, f"unsupported capability {capability!r} "
-                                 f"(supported: {', '.join(sorted(CAPABILITIES))})")
+                raise SieveError(node.line, N_("unsupported capability {capability} "
+                                               "(supported: {supported})"),
+                                 capability=repr(capability),
+                                 supported=", ".join(sorted(CAPABILITIES)))
         self.required.update(capabilities)
 
     def block(self, nodes: list[Node]) -> model.Block:
@@ -276,7 +287,8 @@ class _Reader:
     def attach(self, commands: list[model.Command], node: Node) -> None:
         previous = commands[-1] if commands else None
         if not isinstance(previous, model.If) or previous.otherwise is not None:
-            raise SieveError(node.line, f"{node.name} without a preceding if")
+            raise SieveError(node.line, N_("{command} without a preceding if"),
+                             command=node.name)
         if node.name == "elsif":
             test, block = self.conditional(node)
             commands[-1] = model.If(previous.branches + ((test, block),))
@@ -286,11 +298,11 @@ class _Reader:
 
     def command(self, node: Node) -> model.Command:
         if node.name == "require":
-            raise SieveError(node.line, "require must come before every other command")
+            raise SieveError(node.line, N_("require must come before every other command"))
         if node.name == "if":
             return model.If((self.conditional(node),))
         if node.block is not None:
-            raise SieveError(node.line, f"{node.name} takes no block")
+            raise SieveError(node.line, N_("{command} takes no block"), command=node.name)
         if node.name in ("keep", "discard", "stop"):
             self.no_arguments(node)
             return _SIMPLE_COMMANDS[node.name]()
@@ -302,16 +314,19 @@ class _Reader:
             return self.vacation(node)
         if node.name == "notify":
             return self.notify(node)
-        raise SieveError(node.line, f"unsupported command {node.name!r}")
+        raise SieveError(node.line, N_("unsupported command {command}"),
+                         command=repr(node.name))
 
     def conditional(self, node: Node) -> tuple[model.Test, model.Block]:
         if node.arguments or len(node.tests) != 1:
-            raise SieveError(node.line, f"{node.name} takes exactly one test")
+            raise SieveError(node.line, N_("{command} takes exactly one test"),
+                             command=node.name)
         return self.test(node.tests[0]), self.body(node)
 
     def body(self, node: Node) -> model.Block:
         if node.block is None:
-            raise SieveError(node.line, f"{node.name} needs a block {{ ... }}")
+            raise SieveError(node.line, N_("{command} needs a block {{ ... }}"),
+                             command=node.name)
         return self.block(node.block)
 
     def fileinto(self, node: Node) -> model.FileInto:
@@ -320,7 +335,7 @@ class _Reader:
         self.check_tag_capabilities(node, arguments, {":copy": "copy", ":create": "mailbox"})
         folder = self.strings(node, arguments, 1)[0]
         if len(folder) != 1 or not folder[0]:
-            raise SieveError(node.line, "fileinto takes one folder name")
+            raise SieveError(node.line, N_("fileinto takes one folder name"))
         # :create is accepted and implied: mailbasic always creates a missing folder.
         return model.FileInto(folder[0], ":copy" in arguments.tags)
 
@@ -329,7 +344,8 @@ class _Reader:
         self.check_tag_capabilities(node, arguments, {":copy": "copy"})
         address = self.strings(node, arguments, 1)[0]
         if len(address) != 1 or not _ADDRESS.match(address[0].strip()):
-            raise SieveError(node.line, f"redirect needs one address, got {address!r}")
+            raise SieveError(node.line, N_("redirect needs one address, got {address}"),
+                             address=repr(address))
         return model.Redirect(address[0].strip(), ":copy" in arguments.tags)
 
     def vacation(self, node: Node) -> model.Vacation:
@@ -337,43 +353,51 @@ class _Reader:
         arguments = self.sort(node, {":days": "number", ":subject": "string",
                                      ":addresses": "strings", ":from": "string",
                                      ":handle": "string", ":mime": None})
-        for refused, why in ((":from", "the reply comes from the mailbox's own address"),
-                             (":handle", "one reply per sender and interval, whatever the "
-                                         "text"),
-                             (":mime", "the reason is plain text")):
+        # Whole sentences, not a reason put into a frame: translations read better.
+        for refused, message in (
+                (":from", N_("vacation :from is not supported (the reply comes from the "
+                             "mailbox's own address): remove it")),
+                (":handle", N_("vacation :handle is not supported (one reply per sender "
+                               "and interval, whatever the text): remove it")),
+                (":mime", N_("vacation :mime is not supported (the reason is plain text): "
+                             "remove it"))):
             if refused in arguments.tags:
-                raise SieveError(node.line, f"vacation {refused} is not supported ({why}): "
-                                 "remove it")
+                raise SieveError(node.line, message)
         days = arguments.number(":days", 7)
         if days not in VACATION_DAYS:
-            raise SieveError(node.line, f"vacation :days {days}: give 1 to 365 days")
+            raise SieveError(node.line, N_("vacation :days {days}: give 1 to 365 days"),
+                             days=days)
         addresses = tuple(arguments.strings(":addresses"))
         for address in addresses:
             if not _ADDRESS.match(address):
-                raise SieveError(node.line, f"vacation :addresses: {address!r} is not an "
-                                 "address (name@domain)")
+                raise SieveError(node.line, N_("vacation :addresses: {address} is not an "
+                                               "address (name@domain)"),
+                                 address=repr(address))
         reason = self.strings(node, arguments, 1)[0]
         if len(reason) != 1:
-            raise SieveError(node.line, "vacation takes one reason string, the reply's text")
+            raise SieveError(node.line,
+                             N_("vacation takes one reason string, the reply's text"))
         return model.Vacation(reason[0], days, arguments.string(":subject", ""), addresses)
 
     def notify(self, node: Node) -> model.Notify:
         self.need("enotify", node, "notify")
         arguments = self.sort(node, {":message": "string", ":importance": "string",
                                      ":from": "string", ":options": "strings"})
-        for refused, why in ((":from", "the notification comes from the mailbox's own "
-                                       "address"),
-                             (":options", "mailto: takes no options")):
+        for refused, message in (
+                (":from", N_("notify :from is not supported (the notification comes from "
+                             "the mailbox's own address): remove it")),
+                (":options", N_("notify :options is not supported (mailto: takes no "
+                                "options): remove it"))):
             if refused in arguments.tags:
-                raise SieveError(node.line, f"notify {refused} is not supported ({why}): "
-                                 "remove it")
+                raise SieveError(node.line, message)
         importance = arguments.string(":importance", "")
         if importance not in ("", "1", "2", "3"):
-            raise SieveError(node.line, f"notify :importance {importance!r}: give \"1\" "
-                             "(high), \"2\" (normal) or \"3\" (low)")
+            raise SieveError(node.line, N_('notify :importance {importance}: give "1" '
+                                           '(high), "2" (normal) or "3" (low)'),
+                             importance=repr(importance))
         method = self.strings(node, arguments, 1)[0]
         if len(method) != 1:
-            raise SieveError(node.line, "notify takes one method, \"mailto:ADDRESS\"")
+            raise SieveError(node.line, N_('notify takes one method, "mailto:ADDRESS"'))
         return model.Notify(self.mailto(node, method[0]),
                             arguments.string(":message", ""), importance)
 
@@ -382,11 +406,12 @@ class _Reader:
         notification is mailbasic's short message, not one the script composes."""
         scheme, colon, target = method.partition(":")
         if not colon or scheme.lower() != "mailto":
-            raise SieveError(node.line, f"notify method {method!r} is not supported: use "
-                             "\"mailto:ADDRESS\"")
+            raise SieveError(node.line, N_('notify method {method} is not supported: use '
+                                           '"mailto:ADDRESS"'), method=repr(method))
         if "?" in target or "," in target or not _ADDRESS.match(unquote(target)):
-            raise SieveError(node.line, f"notify {method!r}: mailto: takes one address "
-                             "(name@domain) and no ?headers")
+            raise SieveError(node.line, N_("notify {method}: mailto: takes one address "
+                                           "(name@domain) and no ?headers"),
+                             method=repr(method))
         return unquote(target)
 
     # -- tests --
@@ -394,9 +419,9 @@ class _Reader:
     def test(self, node: Node) -> model.Test:
         reader: Callable[[Node], model.Test] | None = getattr(self, f"test_{node.name}", None)
         if reader is None:
-            raise SieveError(node.line, f"unsupported test {node.name!r}")
+            raise SieveError(node.line, N_("unsupported test {test}"), test=repr(node.name))
         if node.block is not None:
-            raise SieveError(node.line, f"test {node.name} takes no block")
+            raise SieveError(node.line, N_("test {test} takes no block"), test=node.name)
         return reader(node)
 
     def test_true(self, node: Node) -> model.Test:
@@ -409,7 +434,7 @@ class _Reader:
 
     def test_not(self, node: Node) -> model.Test:
         if node.arguments or len(node.tests) != 1:
-            raise SieveError(node.line, "not takes exactly one test")
+            raise SieveError(node.line, N_("not takes exactly one test"))
         return model.Not(self.test(node.tests[0]))
 
     def test_allof(self, node: Node) -> model.Test:
@@ -420,7 +445,8 @@ class _Reader:
 
     def test_list(self, node: Node) -> tuple[model.Test, ...]:
         if node.arguments or not node.tests:
-            raise SieveError(node.line, f"{node.name} takes a list of tests ( ... )")
+            raise SieveError(node.line, N_("{test} takes a list of tests ( ... )"),
+                             test=node.name)
         return tuple(self.test(inner) for inner in node.tests)
 
     def test_exists(self, node: Node) -> model.Test:
@@ -431,7 +457,7 @@ class _Reader:
         arguments = self.sort(node, {":over": None, ":under": None})
         if len(arguments.tags) != 1 or len(arguments.positional) != 1 \
                 or not isinstance(arguments.positional[0], int):
-            raise SieveError(node.line, "size takes :over or :under and a number")
+            raise SieveError(node.line, N_("size takes :over or :under and a number"))
         return model.SizeTest(":over" in arguments.tags, arguments.positional[0])
 
     def test_header(self, node: Node) -> model.Test:
@@ -447,12 +473,12 @@ class _Reader:
         match, comparator = self.matching(node, arguments)
         parts = [tag for tag in (":all", ":localpart", ":domain") if tag in arguments.tags]
         if len(parts) > 1:
-            raise SieveError(node.line, "address takes one address part")
+            raise SieveError(node.line, N_("address takes one address part"))
         names, keys = self.strings(node, arguments, 2)
         for name in self.header_names(node, names):
             if name.lower() not in ADDRESS_HEADERS:
-                raise SieveError(node.line, f"address test on {name!r}, which holds no "
-                                 "addresses")
+                raise SieveError(node.line, N_("address test on {header}, which holds no "
+                                               "addresses"), header=repr(name))
         return model.AddressTest(tuple(names), tuple(keys), match,
                                  _ADDRESS_PARTS[parts[0] if parts else ":all"], comparator)
 
@@ -463,14 +489,14 @@ class _Reader:
         match, comparator = self.matching(node, arguments)
         parts = [tag for tag in (":all", ":localpart", ":domain") if tag in arguments.tags]
         if len(parts) > 1:
-            raise SieveError(node.line, "envelope takes one address part")
+            raise SieveError(node.line, N_("envelope takes one address part"))
         names, keys = self.strings(node, arguments, 2)
         envelope_parts: list[model.EnvelopePart] = []
         for name in names:
             envelope_part = name.lower()
             if not model.is_envelope_part(envelope_part):
-                raise SieveError(node.line, f"envelope part {name!r} is not supported "
-                                 "(use \"from\" or \"to\")")
+                raise SieveError(node.line, N_('envelope part {part} is not supported '
+                                               '(use "from" or "to")'), part=repr(name))
             envelope_parts.append(envelope_part)
         return model.EnvelopeTest(tuple(envelope_parts), tuple(keys), match,
                                   _ADDRESS_PARTS[parts[0] if parts else ":all"], comparator)
@@ -481,7 +507,8 @@ class _Reader:
                                      ":content": None})
         for refused in (":raw", ":content"):
             if refused in arguments.tags:
-                raise SieveError(node.line, f"body {refused} is not supported (only :text)")
+                raise SieveError(node.line, N_("body {tag} is not supported (only :text)"),
+                                 tag=refused)
         match, comparator = self.matching(node, arguments)
         keys = self.strings(node, arguments, 1)[0]
         return model.BodyTest(tuple(keys), match, comparator)
@@ -492,11 +519,12 @@ class _Reader:
                  arguments: _Arguments) -> tuple[model.MatchType, model.Comparator]:
         types = [tag for tag in _MATCH_TYPES if tag in arguments.tags]
         if len(types) > 1:
-            raise SieveError(node.line, "more than one match type")
+            raise SieveError(node.line, N_("more than one match type"))
         match = _MATCH_TYPES[types[0]] if types else "is"
         comparator = arguments.string(":comparator", "i;ascii-casemap")
         if not model.is_comparator(comparator):
-            raise SieveError(node.line, f"unsupported comparator {comparator!r}")
+            raise SieveError(node.line, N_("unsupported comparator {comparator}"),
+                             comparator=repr(comparator))
         if match == "regex":
             self.need("regex", node, ":regex")
         return match, comparator
@@ -508,17 +536,18 @@ class _Reader:
         for item in items:
             if isinstance(item, Token) and item.kind == "tag":
                 if item.value not in allowed:
-                    raise SieveError(item.line, f"{node.name} does not take {item.value}")
+                    raise SieveError(item.line, N_("{name} does not take {tag}"),
+                                     name=node.name, tag=item.value)
                 if item.value in arguments.tags:
-                    raise SieveError(item.line, f"{item.value} given twice")
+                    raise SieveError(item.line, N_("{tag} given twice"), tag=item.value)
                 if arguments.positional:
-                    raise SieveError(item.line, f"{item.value} must come before the "
-                                     "other arguments")
+                    raise SieveError(item.line, N_("{tag} must come before the other "
+                                                   "arguments"), tag=item.value)
                 arguments.tags[item.value] = self.tag_value(node, item, allowed, items)
             else:
                 arguments.positional.append(item.value if isinstance(item, Token) else item)
         if node.tests and node.name not in ("if", "elsif", "not", "allof", "anyof"):
-            raise SieveError(node.line, f"{node.name} takes no test")
+            raise SieveError(node.line, N_("{name} takes no test"), name=node.name)
         return arguments
 
     def tag_value(self, node: Node, tag: Token, allowed: dict[str, str | None],
@@ -535,18 +564,21 @@ class _Reader:
             return value.value
         if kind == "string" and isinstance(value, Token) and value.kind == "string":
             return value.value
-        wanted = {"strings": "a string list", "number": "a number"}.get(kind, "a string")
-        raise SieveError(tag.line, f"{tag.value} needs {wanted}")
+        refusal = {"strings": N_("{tag} needs a string list"),
+                   "number": N_("{tag} needs a number")}.get(kind, N_("{tag} needs a string"))
+        raise SieveError(tag.line, refusal, tag=tag.value)
 
     def strings(self, node: Node, arguments: _Arguments, count: int) -> list[list[str]]:
         values = arguments.positional
         if len(values) != count:
-            raise SieveError(node.line, f"{node.name} takes {count} string argument(s), "
-                             f"got {len(values)}")
+            raise SieveError(node.line, N_("{name} takes {count} string argument(s), "
+                                           "got {got}"),
+                             name=node.name, count=count, got=len(values))
         result = []
         for value in values:
             if isinstance(value, int):
-                raise SieveError(node.line, f"{node.name}: a number where a string belongs")
+                raise SieveError(node.line, N_("{name}: a number where a string belongs"),
+                                 name=node.name)
             result.append(value if isinstance(value, list) else [value])
         for key in (result[-1] if node.name in ("header", "address", "envelope", "body")
                     else []):
@@ -558,13 +590,15 @@ class _Reader:
         try:
             regex.compile(pattern, regex.POSIX)
         except regex.error as error:
-            raise SieveError(node.line,
-                             f"invalid regular expression {pattern!r}: {error}") from None
+            # The regex library's reason stays English: it has no translations.
+            raise SieveError(node.line, N_("invalid regular expression {pattern}: {error}"),
+                             pattern=repr(pattern), error=str(error)) from None
 
     def header_names(self, node: Node, names: list[str]) -> list[str]:
         for name in names:
             if not _HEADER_NAME.match(name):
-                raise SieveError(node.line, f"{name!r} is not a header name")
+                raise SieveError(node.line, N_("{header} is not a header name"),
+                                 header=repr(name))
         return names
 
     def check_tag_capabilities(self, node: Node, arguments: _Arguments,
@@ -575,7 +609,7 @@ class _Reader:
 
     def no_arguments(self, node: Node) -> None:
         if node.arguments or node.tests:
-            raise SieveError(node.line, f"{node.name} takes no arguments")
+            raise SieveError(node.line, N_("{name} takes no arguments"), name=node.name)
 
 
 _MATCH_TYPES: dict[str, model.MatchType] = {
@@ -590,15 +624,15 @@ _MATCHING: dict[str, str | None] = {":is": None, ":contains": None, ":matches": 
 def parse(text: str) -> model.Script:
     """The Script that TEXT means, or SieveError naming the line of the first problem."""
     if len(text) > 1_000_000:
-        raise SieveError(1, "script too long")
+        raise SieveError(1, N_("script too long"))
     try:
         nodes = _Parser(tokenize(text)).commands(nested=False)
     except RecursionError:
-        raise SieveError(1, "script nested too deeply") from None
+        raise SieveError(1, N_("script nested too deeply")) from None
     try:
         return _Reader().script(nodes)
     except RecursionError:
-        raise SieveError(1, "script nested too deeply") from None
+        raise SieveError(1, N_("script nested too deeply")) from None
 
 
 # -- writing -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pwd
 import re
 import signal
 import stat
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -155,3 +156,19 @@ def test_a_killed_portal_is_started_again(tls_context):
     def answers() -> bool:
         return Browser(tls_context).open("/login")[0] == 200
     wait_for(answers, "the portal does not answer through nginx")
+
+
+def test_the_dry_run_lists_a_stored_message_through_doveadm_s_api(customer, portal_customer,
+                                                                  tls_context):
+    """The portal (not root) reads the mailbox through Dovecot's doveadm HTTP API, with
+    the key the deployment gave both."""
+    subject = f"stored {os.urandom(4).hex()}"
+    message = f"From: bob@remote.example\nTo: {customer.alice[0]}\nSubject: {subject}\n\nHi\n"
+    subprocess.run(["doveadm", "save", "-u", customer.alice[0], "-m", "INBOX"],
+                   input=message, text=True, check=True, timeout=30)
+    browser = Browser(tls_context)
+    _, _, overview = browser.log_in(portal_customer)
+    mailbox = re.search(rf'href="/mailboxes/(\d+)">{re.escape(customer.alice[0])}<', overview)
+    assert mailbox, overview
+    status, _, page = browser.open(f"/mailboxes/{mailbox.group(1)}/filters/test")
+    assert status == 200 and subject in page, page

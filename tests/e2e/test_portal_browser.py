@@ -441,6 +441,14 @@ def test_a_filter_from_the_form_editor_files_mail_into_its_folder(browser, peopl
     assert arrived["Subject"] == subject
     assert not imap_messages(portal, tls_context, people.erika, "INBOX", subject)
 
+    # The dry run lists the message as the mailbox holds it, and judges it whole.
+    browser.open(f"/mailboxes/{mailbox}/filters/test")
+    row = browser.driver.find_element(By.XPATH, f"//tr[td[text()='{subject}']]")
+    assert "Projekte" in row.text
+    row.find_element(By.LINK_TEXT, "Testen").click()
+    assert "in den Ordner Projekte" in browser.find("table.result").text
+    assert "Ihre Filter: Projekte" in browser.find("table.result").text
+
 
 def test_a_vacation_reply_set_in_the_browser_answers_a_local_sender(browser, people, portal,
                                                                     tls_context):

@@ -4,12 +4,18 @@ the portal loads are those of the .po files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import Flask
+from flask_babel import Babel, force_locale
 
 from mailbasic.portal.catalogues import TRANSLATIONS, extract
+from mailbasic.portal.views.common import translated
+from mailbasic.rules.sieve import SieveError, parse
 
 
 def catalog(language: str):
@@ -46,3 +52,22 @@ def test_the_compiled_catalogues_are_the_po_files():
         written = {message.id: message.string for message in catalog(language)
                    if message.id and message.string and not message.fuzzy}
         assert compiled == written, f"{language}: run `make translations`"
+
+
+@pytest.fixture
+def german_request() -> Iterator[None]:
+    """A request of an app named as the portal's (so its catalogues load), German as the
+    portal's default; no database, no views."""
+    app = Flask("mailbasic.portal")
+    Babel(app, locale_selector=lambda: "de")
+    with app.test_request_context():
+        yield
+
+
+def test_a_sieve_refusal_is_shown_in_german_and_stays_english_for_the_cli(german_request):
+    with pytest.raises(SieveError) as refused:
+        parse('keep;\nif header :frob "a" "b" { keep; }\n')
+    assert str(refused.value) == "line 2: header does not take :frob"
+    assert translated(refused.value) == "Zeile 2: header erlaubt kein :frob"
+    with force_locale("en"):
+        assert translated(refused.value) == str(refused.value)

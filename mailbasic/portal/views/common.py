@@ -4,14 +4,14 @@ refusals shown in the customer's language, the audit actor."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask_babel import gettext
 
 from mailbasic import audit
-from mailbasic.errors import MailbasicError, NotFound
+from mailbasic.errors import Detail, MailbasicError, NotFound
 from mailbasic.portal.app import db, rollback_request
 from mailbasic.portal.credentials import session_epoch
 from mailbasic.schema import Customer
@@ -63,8 +63,18 @@ def refused(error: MailbasicError) -> None:
 def translated(error: MailbasicError) -> str:
     """The refusal in the customer's language: the catalogues hold the service layer's
     message templates (mailbasic/portal/translations), filled in afterwards."""
-    text = str(gettext(error.template))
-    return text.format(**error.values) if error.values else text
+    return _translated(error.template, error.values)
+
+
+def _translated(template: str, values: Mapping[str, object]) -> str:
+    """A value that is a Detail (a template of its own, e.g. the Sieve reader's refusal
+    in "line {line}: {detail}") is translated the same way before it is filled in."""
+    text = str(gettext(template))
+    if not values:
+        return text
+    return text.format(**{name: _translated(value.template, value.values)
+                          if isinstance(value, Detail) else value
+                          for name, value in values.items()})
 
 
 def owned(found: Any, customer: Customer) -> Any:

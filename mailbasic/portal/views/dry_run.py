@@ -1,12 +1,12 @@
 """The dry run: what a mailbox's rules would do with a message, without delivering it:
 the milter's own decision (rules/service.explain, as `mailbasic rules test`).
 
-A pasted message is judged whole. A message from the SMTP log is judged on what the log
-keeps, which is the envelope (sender, recipient), the size and the spam score, never the
-headers or the body; so it is offered only when the filters read nothing else."""
+A pasted message is judged whole, and so is one of the latest messages the mailbox holds
+(stored_mail.py), as it arrived: with its spam score of then."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from typing import Any
@@ -14,23 +14,23 @@ from typing import Any
 from flask import Blueprint, abort, request
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # newer than types-WTForms
 from wtforms.validators import DataRequired, Optional
 
 from mailbasic.portal.app import db, settings_of
+from mailbasic.portal.stored_mail import MailUnreadable, StoredMail, StoredMessage
 from mailbasic.portal.views.common import login_required
 from mailbasic.portal.views.rules import failed, mailbox_page, own_mailbox
-from mailbasic.rules import model, service
+from mailbasic.rules import service
 from mailbasic.rules.loops import LoopTokens
-from mailbasic.rules.recipient import MessageView
+from mailbasic.rules.recipient import MessageView, bare_address
 from mailbasic.rules.store import RulesStore
-from mailbasic.schema import Mailbox, SmtpRecipient, SmtpTransaction
+from mailbasic.schema import Mailbox
 
 blueprint = Blueprint("dry_run", __name__)
-
-LAST_MESSAGES = 10
+log = logging.getLogger(__name__)
 
 
 class DryRunForm(FlaskForm):
@@ -47,17 +47,29 @@ def dry_run(mailbox_id: int) -> Any:
     mailbox = own_mailbox(mailbox_id)
     form = DryRunForm()
     form.recipient.choices = [SelectChoice(address.email) for address in mailbox.addresses]
-    result, logged = None, None
-    if form.validate_on_submit():
-        raw = (form.message.data or "").encode("utf-8")
-        view = MessageView.parse(form.sender.data or "", raw)
-        if not form.sender.data:  # as `rules test`: the From: address stands in
-            view = MessageView.parse(view.first_from(), raw)
-        result = explained(form.recipient.data or "", view)
-    elif request.args.get("logged", "").isdigit():
-        logged = logged_decision(mailbox, int(request.args["logged"]))
+    result = pasted_decision(form) if form.validate_on_submit() else None
+    stored = StoredMail.of(settings_of())
+    latest: list[StoredMessage] = []
+    readable = stored is not None   # not configured: pasting is the only way
+    try:
+        if stored is not None and "stored" in request.args:
+            result = stored_decision(mailbox, stored, request.args["stored"])
+        if stored is not None:
+            latest = stored.latest(mailbox_user(mailbox))
+    except MailUnreadable as error:
+        log.warning("portal: the mail of %s cannot be read: %s", mailbox.name, error)
+        readable = False
     return mailbox_page("filter_test.html", mailbox, 200 if result else failed(), form=form,
-                        result=result, logged=logged, messages=last_messages(mailbox))
+                        result=result, messages=latest, readable=readable,
+                        tested=request.args.get("stored"))
+
+
+def pasted_decision(form: DryRunForm) -> dict[str, Any]:
+    raw = (form.message.data or "").encode("utf-8")
+    view = MessageView.parse(form.sender.data or "", raw)
+    if not form.sender.data:  # as `rules test`: the From: address stands in
+        view = MessageView.parse(view.first_from(), raw)
+    return explained(form.recipient.data or "", view)
 
 
 def explained(recipient: str, view: MessageView) -> dict[str, Any]:
@@ -73,57 +85,25 @@ def explained(recipient: str, view: MessageView) -> dict[str, Any]:
     return result
 
 
-# --- messages from the SMTP log ---------------------------------------------------------------
+# --- messages stored in the mailbox ------------------------------------------------------------
 
-def last_messages(mailbox: Mailbox) -> list[tuple[SmtpRecipient, SmtpTransaction]]:
+def stored_decision(mailbox: Mailbox, stored: StoredMail, reference: str) -> dict[str, Any]:
+    """The decision for a message the mailbox holds, as it arrived: its envelope sender
+    from Return-Path, its recipient the first of the mailbox's addresses it names."""
+    raw = stored.whole(mailbox_user(mailbox), reference)
+    if raw is None:
+        abort(404)   # gone meanwhile, or never this mailbox's
+    headers = MessageView.parse("", raw).incoming
+    view = MessageView.parse(bare_address(headers.first("return-path")), raw)
     addresses = [address.email.lower() for address in mailbox.addresses]
-    rows = db().execute(
-        select(SmtpRecipient, SmtpTransaction).join(SmtpRecipient.transaction)
-        .where(SmtpRecipient.address.in_(addresses))
-        .order_by(SmtpTransaction.logged_at.desc(), SmtpRecipient.id.desc())
-        .limit(LAST_MESSAGES))
-    return [(recipient, transaction) for recipient, transaction in rows]
+    named = [address for address in headers.addresses("to", "cc", "delivered-to")
+             if address in addresses]
+    return explained((named or addresses)[0], view)
 
 
-def logged_decision(mailbox: Mailbox, recipient_id: int) -> dict[str, Any]:
-    """The decision for a logged message, when the log keeps what the filters read."""
-    recipient = db().get(SmtpRecipient, recipient_id)
-    addresses = {address.email.lower() for address in mailbox.addresses}
-    if recipient is None or recipient.address not in addresses:
-        abort(404)  # another mailbox's message is as good as absent
-    transaction = recipient.transaction
-    logged: dict[str, Any] = {"recipient": recipient, "transaction": transaction}
-    if not reads_only_the_envelope(service.filters_of(db(), mailbox.name).commands):
-        return logged   # the page says why it cannot tell
-    view = MessageView.of(transaction.sender, (), transaction.size or 0, lambda: "",
-                          spam_score(transaction.verdicts))
-    logged["result"] = explained(recipient.address, view)
-    return logged
-
-
-def reads_only_the_envelope(commands: model.Block) -> bool:
-    """Whether the filters test nothing but the envelope and the size."""
-    for command in commands:
-        if isinstance(command, model.If):
-            blocks = [block for _, block in command.branches] + [command.otherwise or ()]
-            if not all(_envelope_test(test) for test, _ in command.branches) or not all(
-                    reads_only_the_envelope(block) for block in blocks):
-                return False
-    return True
-
-
-def _envelope_test(test: model.Test) -> bool:
-    if isinstance(test, (model.AllOf, model.AnyOf)):
-        return all(_envelope_test(inner) for inner in test.tests)
-    if isinstance(test, model.Not):
-        return _envelope_test(test.test)
-    return isinstance(test, (model.EnvelopeTest, model.SizeTest, model.Constant))
-
-
-def spam_score(verdicts: dict[str, Any]) -> float | None:
-    """The spam stage's score as the log keeps it: "score 7.3/5.0"."""
-    found = re.match(r"score (-?[0-9.]+)/", str(verdicts.get("spam", {}).get("reason", "")))
-    return float(found.group(1)) if found else None
+def mailbox_user(mailbox: Mailbox) -> str:
+    """The mailbox's login at Dovecot: its primary address (view dovecot_users)."""
+    return mailbox.primary_address.email.lower()
 
 
 # --- the decision's reasons in the customer's language ------------------------------------------

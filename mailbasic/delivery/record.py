@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
@@ -30,6 +30,9 @@ from mailbasic.schema import (
 )
 
 log = logging.getLogger("mailbasic.delivery")
+# Longer than any session Postfix lets run (smtpd processes serve one connection at a
+# time, end after max_use connections, and time out idle clients within minutes).
+STALE_SESSION = timedelta(hours=1)
 
 def _lower(address: str | None) -> str | None:
     """Addresses are stored lower case, as in the transaction log."""
@@ -102,11 +105,14 @@ class DeliveryRecorder:
 
     def store(self, parsed: Iterable[object], position: Position) -> None:
         """Record a batch's events and the position after its last line, atomically."""
-        batch = Batch()
+        batch, latest = Batch(), None
         for event in parsed:
             handler = self.handlers.get(type(event))
             if handler is not None:
                 handler(event, batch)
+                latest = getattr(event, "time", latest)
+        if latest is not None:
+            self._end_stale(latest)
         with self.engine.begin() as connection:
             self._write(connection, batch)
             self._write_position(connection, position)
@@ -200,6 +206,14 @@ class DeliveryRecorder:
         if session := self._session(event):
             session.values["commands"] = event.commands
             self._end(session, event.time, session.values["end"] or "disconnect")
+
+    def _end_stale(self, now: datetime) -> None:
+        """A session whose end was never logged (Postfix killed, lines lost) and whose
+        process never served another: ended once it is older than any real one."""
+        for session in self.sessions.values():
+            if (session.values["ended_at"] is None
+                    and session.values["connected_at"] < now - STALE_SESSION):
+                self._end(session, now, "unknown: no end logged")
 
     @staticmethod
     def _end(session: OpenSession, when: datetime, end: str) -> None:

@@ -187,3 +187,24 @@ def test_a_batch_and_its_position_commit_together_or_not_at_all(log_settings, en
         recorder.store(events, Position(inode=1, offset=-1, fingerprint=""))  # refused
     assert _contents(engine) == {"attempts": [], "links": [], "sessions": [],
                                  "failures": []}
+
+
+def test_a_session_whose_end_was_never_logged_ends_when_stale(log_settings, engine):
+    """Postfix killed mid-session: no disconnect line, and the pid never serves again.
+    Once the log has moved on past any real session's length, it is ended as unknown."""
+    lines = [
+        "Nov 30 05:00:01 mail postfix/smtpd[31001]: connect from a.example[192.0.2.7]:40001\n",
+        "Nov 30 05:30:00 mail postfix/smtpd[31002]: connect from b.example[192.0.2.8]:40002\n",
+        "Nov 30 05:30:01 mail postfix/smtpd[31002]: disconnect from b.example[192.0.2.8]:40002"
+        " ehlo=1 quit=1 commands=2\n"]
+    path = Path(log_settings.delivery_log_file)
+    path.write_text("".join(lines))
+    drain(log_settings)
+    [open_one] = [row for row in rows(engine, SmtpSession, SmtpSession.id) if row.pid == 31001]
+    assert open_one.ended_at is None      # half an hour is a long session, not a lost one
+    with path.open("a") as log:
+        log.write("Nov 30 06:00:02 mail postfix/smtpd[31003]: connect from "
+                  "c.example[192.0.2.9]:40003\n")
+    drain(log_settings)
+    [lost] = [row for row in rows(engine, SmtpSession, SmtpSession.id) if row.pid == 31001]
+    assert lost.end == "unknown: no end logged" and lost.ended_at is not None

@@ -54,21 +54,17 @@ def postfix(context: CliContext, as_json: bool) -> None:
 @group.command()
 @_OUTPUT_DIR
 @_JSON
-@click.option("--sql-conf", default="/etc/dovecot/dovecot-sql.conf.ext", show_default=True,
-              help="Where Dovecot will find the SQL file (for the auth block).")
+@click.option("--config-dir", default="/etc/dovecot", show_default=True,
+              help="Where Dovecot will find the SQL files (for the auth block).")
 @_PASSWORD
 @pass_context
-def dovecot(context: CliContext, output_dir: Path | None, as_json: bool, sql_conf: str,
+def dovecot(context: CliContext, output_dir: Path | None, as_json: bool, config_dir: str,
             password_stdin: bool) -> None:
-    """dovecot-sql.conf.ext (read as the mailbasic_dovecot role) and the passdb/userdb
-    block that reads it."""
+    """The SQL files (read as the mailbasic_dovecot role: the passdbs of app passwords
+    and mailbox passwords, the userdb, the dicts) and the passdb/userdb block."""
     access = _access(context, ComponentRole.DOVECOT, password_stdin)
-    if output_dir:
-        sql_conf = str(output_dir / "dovecot-sql.conf.ext")
-    files = {"dovecot-sql.conf.ext": mtaconfig.dovecot_sql_conf(context.settings, access),
-             "auth-mailbasic.conf.ext": mtaconfig.dovecot_auth_conf(
-                 sql_conf, context.settings.service_domain),
-             "dovecot-dict-sql.conf.ext": mtaconfig.dovecot_dict_conf(access)}
+    files = mtaconfig.dovecot_files(context.settings, access,
+                                    str(output_dir) if output_dir else config_dir)
     if as_json:
         click.echo(json.dumps({"files": files}, indent=2))
         return

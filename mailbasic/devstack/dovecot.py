@@ -56,20 +56,18 @@ class Dovecot:
         self.layout.mail.mkdir(parents=True, exist_ok=True)
         chown(self.layout.mail, MAIL_USER)
         (self.directory / "state").mkdir(parents=True, exist_ok=True)
-        sql_conf = self.directory / "dovecot-sql.conf.ext"
-        sql_conf.write_text(mtaconfig.dovecot_sql_conf(self.settings, self.access))
-        sql_conf.chmod(0o600)
-        dict_conf = self.directory / "dovecot-dict-sql.conf.ext"
-        dict_conf.write_text(mtaconfig.dovecot_dict_conf(self.access))
-        dict_conf.chmod(0o600)
-        chown(dict_conf, "dovecot")  # Dovecot's dict process runs as its internal user
-        # The names the deployed dovecot.conf includes, in the stack's own directory.
+        # The files the deployed dovecot.conf includes, in the stack's own directory;
+        # Dovecot's dict process runs as its internal user.
+        for name, content in mtaconfig.dovecot_files(self.settings, self.access,
+                                                     str(self.directory)).items():
+            path = self.directory / name
+            path.write_text(content)
+            path.chmod(0o600)
+            if name == "dovecot-dict-sql.conf.ext":
+                chown(path, "dovecot")
         api_conf = self.directory / "doveadm-api.conf.ext"
         api_conf.write_text(f"doveadm_api_key = {self.doveadm_api_key}\n")
         api_conf.chmod(0o600)
-        auth_conf = self.directory / "auth-mailbasic.conf.ext"
-        auth_conf.write_text(mtaconfig.dovecot_auth_conf(str(sql_conf),
-                                                         self.settings.service_domain))
         render_role_template("dovecot", "dovecot.conf.j2", self.config, {
             # An instance of its own on loopback ports; the role's defaults (TLS, mailboxes,
             # plugins) apply as they are.

@@ -11,6 +11,13 @@ from mailbasic.schema.delivery import (
     SmtpSession,
 )
 from mailbasic.schema.fax import FaxNumber
+from mailbasic.schema.logins import (
+    APP_PASSWORD_PROTOCOLS,
+    AppPassword,
+    AuthBlock,
+    AuthKnownClient,
+    SendingIncident,
+)
 from mailbasic.schema.models import (
     MAX_ADDRESSES,
     MAX_MAILBOXES,
@@ -45,12 +52,16 @@ from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
 
 __all__ = [
+    "APP_PASSWORD_PROTOCOLS",
     "DELIVERY_STATUSES",
     "MAX_ADDRESSES",
     "MAX_MAILBOXES",
     "Address",
     "ApiToken",
+    "AppPassword",
     "AuditEvent",
+    "AuthBlock",
+    "AuthKnownClient",
     "Base",
     "CollectAccount",
     "CollectedMessage",
@@ -78,6 +89,7 @@ __all__ = [
     "Security",
     "SenderList",
     "SenderListEntry",
+    "SendingIncident",
     "SmsOutbox",
     "SmsRule",
     "SmsRuleKind",

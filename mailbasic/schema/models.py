@@ -18,6 +18,7 @@ from typing import Annotated
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import CITEXT
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -101,6 +103,11 @@ class Mailbox(Base):
             " AND deactivated_reason IS NULL)"
             " OR (receiving_state = 'deactivated' AND deactivated_at IS NOT NULL)",
             name="deactivation_recorded"),
+        CheckConstraint("(suspended_at IS NULL) = (suspended_reason IS NULL)",
+                        name="suspension_recorded"),
+        CheckConstraint("(submission_suspended_at IS NULL)"
+                        " = (submission_suspended_reason IS NULL)",
+                        name="submission_suspension_recorded"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +130,18 @@ class Mailbox(Base):
     reactivated_at: Mapped[Timestamp | None]
     mail_deleted_at: Mapped[Timestamp | None]
     created_at: Mapped[CreatedAt]
+    # Logins, apart from receiving: a suspended mailbox still receives mail, but no login
+    # works (IMAP, POP3, SMTP AUTH, webmail, its owner's portal); each protocol can also
+    # be denied alone. submission_suspended_* is the automatic stop of SMTP AUTH when a
+    # login sends spam or keeps tripping the rate limit (a leaked password).
+    suspended_at: Mapped[Timestamp | None]
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    allow_imap: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    allow_pop3: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    allow_smtp: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    allow_webmail: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    submission_suspended_at: Mapped[Timestamp | None]
+    submission_suspended_reason: Mapped[str | None] = mapped_column(Text)
 
     customer: Mapped[Customer] = relationship(back_populates="mailboxes")
     addresses: Mapped[list[Address]] = relationship(

@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,6 +43,9 @@ class CustomerCredentials(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Raised by a password change and a logout everywhere: older session cookies die.
     session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
+    # With a second factor on, the customer may demand app passwords for IMAP, POP3 and
+    # SMTP: the mailbox passwords then work only in webmail and the portal.
+    app_passwords_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
     updated_at: Mapped[CreatedAt]
 
 
@@ -76,11 +81,13 @@ class PortalToken(Base):
 
 
 class LoginFailures(Base):
-    """Failed logins counted per account and per client address, for growing delays."""
+    """Failed logins counted per account, per client address and per network (an IPv6
+    /64), for growing delays and blocks: Dovecot's authentication policy (IMAP, POP3,
+    SMTP AUTH) and the portal count into the same rows."""
 
     __tablename__ = "login_failures"
     __table_args__ = (
-        CheckConstraint("scope IN ('account', 'client')", name="scope"),
+        CheckConstraint("scope IN ('account', 'client', 'network')", name="scope"),
         CheckConstraint("failures > 0", name="failures"),
     )
 

@@ -48,6 +48,7 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
     },
     ComponentRole.DOVECOT: {
         "dovecot_users": _READ,
+        "dovecot_passwords": _READ,
         "dovecot_delivery_scripts": _READ,
         # Dovecot's quota dict upserts the usage and deletes it on a recalculation.
         "quota_usage": "SELECT, INSERT, UPDATE, DELETE",
@@ -131,6 +132,12 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
 }
 
 
+# Functions a role may call (PUBLIC may call none of mailbasic's: migration 0016).
+FUNCTIONS: dict[ComponentRole, tuple[str, ...]] = {
+    ComponentRole.DOVECOT: ("dovecot_app_password_login(text, text, text, text)",),
+}
+
+
 def missing_roles(connection: Connection, names: list[str]) -> list[str]:
     existing = set(connection.scalars(text(
         "SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"), {"names": names}))
@@ -159,6 +166,10 @@ def grant(connection: Connection) -> None:
                 connection.execute(text(f'GRANT {privileges} ON {table} TO "{role}"'))
         for sequence in _sequences_of(connection, grants):
             connection.execute(text(f'GRANT USAGE ON SEQUENCE {sequence} TO "{role}"'))
+        connection.execute(text(
+            f'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM "{role}"'))
+        for function in FUNCTIONS.get(role, ()):
+            connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))
     # Nobody but the owner creates objects (PostgreSQL 15 already denies PUBLIC).
     connection.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
 

@@ -76,6 +76,9 @@ class Stack:
                      "postfix_config_directory": str(postfix_config),
                      "doveadm_command": ("doveadm", "-c", str(dovecot_config)),
                      "srs_secrets": (srs_secret,), "collect_key": collect_key,
+                     # Every component tells Dovecot of changed logins through its API.
+                     "doveadm_api_url": f"http://{HOST}:{ports.doveadm}/doveadm/v1",
+                     "doveadm_api_key": doveadm_api_key,
                      # nginx's address: invitation and support links start with it.
                      "portal_base_url": f"https://{HOST}:{ports.https}", **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
@@ -105,9 +108,7 @@ class Stack:
             role=ComponentRole.POSTFIX.value))
         # The portal logs in as its own role; only its config holds the cookie key.
         self.portal_settings = replace(self.settings, database_url=self.postgres.url(
-            role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret,
-            doveadm_api_url=f"http://{HOST}:{ports.doveadm}/doveadm/v1",
-            doveadm_api_key=doveadm_api_key)
+            role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
                                self.component_access(ComponentRole.DOVECOT), doveadm_api_key)

@@ -9,12 +9,13 @@ the caller's transaction: a refusal raised halfway leaves nothing written.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailbasic import released
+from mailbasic import dovecot_logins, released
 from mailbasic.config import Settings, check_size, is_domain_name, service_host_names
 from mailbasic.errors import AlreadyExists, InvalidInput, LimitReached, NotAllowed, NotFound
 from mailbasic.passwords import hash_password
@@ -266,7 +267,10 @@ def delete_customer(session: Session, name: str) -> None:
 
 
 def set_password(session: Session, settings: Settings, mailbox: str, password: str) -> None:
-    get_mailbox(session, mailbox).password_hash = hash_password(password, settings.bcrypt_cost)
+    found = get_mailbox(session, mailbox)
+    found.password_hash = hash_password(password, settings.bcrypt_cost)
+    # Dovecot's cache must not take the old password any longer.
+    dovecot_logins.after_commit(session, settings, found.name.lower())
 
 
 def set_quota(session: Session, mailbox: str, quota_bytes: int) -> Mailbox:
@@ -299,6 +303,62 @@ def reactivate(session: Session, mailbox: str) -> Mailbox:
     # The inactivity rules count from here, or the mailbox would be deactivated again.
     found.reactivated_at = datetime.now(UTC)
     return found
+
+
+# --- logins --------------------------------------------------------------------------
+# Apart from receiving: a suspended mailbox receives mail, but no login works. Dovecot's
+# passdb reads both (view dovecot_passwords); after the commit, the caller tells Dovecot
+# (dovecot_logins.after_commit) so no cached login or open session outlives the change.
+
+LOGIN_PROTOCOLS = ("imap", "pop3", "smtp", "webmail")
+DEFAULT_SUSPENSION_REASON = "suspended by the provider"
+
+
+def suspend(session: Session, settings: Settings, mailbox: str,
+            reason: str | None) -> Mailbox:
+    found = get_mailbox(session, mailbox, lock=True)
+    if found.suspended_at is not None:
+        raise NotAllowed("mailbox {mailbox} is suspended already", mailbox=mailbox)
+    found.suspended_at = datetime.now(UTC)
+    found.suspended_reason = reason or DEFAULT_SUSPENSION_REASON
+    dovecot_logins.after_commit(session, settings, found.name.lower(), close_sessions=True)
+    return found
+
+
+def resume(session: Session, settings: Settings, mailbox: str) -> Mailbox:
+    found = get_mailbox(session, mailbox, lock=True)
+    if found.suspended_at is None:
+        raise NotAllowed("mailbox {mailbox} is not suspended", mailbox=mailbox)
+    found.suspended_at = found.suspended_reason = None
+    dovecot_logins.after_commit(session, settings, found.name.lower())
+    return found
+
+
+def set_access(session: Session, settings: Settings, mailbox: str,
+               allowed: Mapping[str, bool]) -> Mailbox:
+    """Allow or deny each named protocol (LOGIN_PROTOCOLS) for the mailbox's logins."""
+    unknown = sorted(set(allowed) - set(LOGIN_PROTOCOLS))
+    if unknown:
+        raise InvalidInput("unknown protocol {protocol}: use {protocols}",
+                           protocol=unknown[0], protocols=", ".join(LOGIN_PROTOCOLS))
+    found = get_mailbox(session, mailbox, lock=True)
+    for protocol, allow in allowed.items():
+        setattr(found, f"allow_{protocol}", allow)
+    dovecot_logins.after_commit(session, settings, found.name.lower(),
+                                close_sessions=not all(allowed.values()))
+    return found
+
+
+def access_of(mailbox: Mailbox) -> dict[str, bool]:
+    return {protocol: bool(getattr(mailbox, f"allow_{protocol}"))
+            for protocol in LOGIN_PROTOCOLS}
+
+
+def customer_suspended(session: Session, customer_id: int) -> bool:
+    """Whether the provider suspended any of the customer's mailboxes: the customer's
+    portal login stops too."""
+    return session.scalar(select(func.count()).select_from(Mailbox).where(
+        Mailbox.customer_id == customer_id, Mailbox.suspended_at.is_not(None))) != 0
 
 
 # --- addresses -----------------------------------------------------------------------

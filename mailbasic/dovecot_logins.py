@@ -9,12 +9,18 @@ Dovecot's auth_cache_ttl bounds how long an old password could still work."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from mailbasic.config import Settings
 from mailbasic.doveadm import Doveadm, DoveadmApi, DoveadmError
 
 log = logging.getLogger(__name__)
+# doveadm kick exits 68 (sysexits EX_NOHOST) when the login has no session open.
+_NOTHING_TO_KICK = re.compile(r"(exit|error) 68\b")
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,15 @@ class DovecotLogins:
             self.doveadm.run("auth", "cache", "flush", username)
 
     def close_sessions(self, username: str) -> None:
-        """End the login's open IMAP and POP3 sessions."""
-        if self.api is not None:
-            self.api.call("kick", mask=[username])
-        else:
-            self.doveadm.run("kick", username)
+        """End the login's open IMAP and POP3 sessions (none open is fine)."""
+        try:
+            if self.api is not None:
+                self.api.call("kick", mask=[username])
+            else:
+                self.doveadm.run("kick", username)
+        except DoveadmError as error:
+            if not _NOTHING_TO_KICK.search(str(error)):
+                raise
 
     def changed(self, username: str, *, close_sessions: bool = False) -> str | None:
         """forget (and close_sessions); None, or why Dovecot could not be told."""
@@ -53,3 +63,12 @@ class DovecotLogins:
                         error, username)
             return str(error)
         return None
+
+
+def after_commit(session: Session, settings: Settings, login: str, *,
+                 close_sessions: bool = False) -> None:
+    """Tell Dovecot once the session's transaction has committed (the portal and the API
+    commit after the view); a failure is logged (DovecotLogins.changed)."""
+    def tell(_: Session) -> None:
+        DovecotLogins.of(settings).changed(login, close_sessions=close_sessions)
+    event.listen(session, "after_commit", tell, once=True)

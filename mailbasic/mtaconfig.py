@@ -98,20 +98,28 @@ def dovecot_sql_conf(settings: Settings, access: DatabaseAccess) -> str:
         f"connect = {access.libpq_connect()}\n"
         "default_pass_scheme = BLF-CRYPT\n"
         f"password_query = SELECT username AS user, password, {_NOLOGIN}"
-        " FROM dovecot_passwords WHERE local_part = '%n' AND domain = '%d'\n"
+        " FROM dovecot_passwords WHERE local_part = '%n' AND domain = '%d'"
+        f" AND ({_NOLOGIN_SEEN_BY} OR NOT {_REFUSED})\n"
         f"user_query = SELECT '{settings.mail_root}/' || mailbox_id AS home,"
         f" '*:bytes=' || quota_bytes AS quota_rule{_USER_OF_LOGIN}\n"
         "iterate_query = SELECT username AS user FROM dovecot_users\n")
 
 
-# Dovecot ignores a NULL field: only a refused login carries nologin and its reason.
+# A login the mailbox may not use now. Only the protocols listed are ever switched off;
+# other services (ManageSieve, say) follow the suspension alone.
+_REFUSED = (
+    "(suspended OR ('%s' IN ('imap', 'pop3', 'smtp') AND NOT '%s' = ANY(protocols))"
+    " OR (app_passwords_only AND '%s' IN ('imap', 'pop3', 'smtp')))")
+
+# Dovecot's login processes (IMAP, POP3) honour nologin and show its reason; Postfix's
+# SASL client does not (it sees a success), so for everything else a refused login finds
+# no row at all. Dovecot ignores a NULL field: only a refused login carries nologin.
 _NOLOGIN = (
-    "CASE WHEN suspended OR NOT '%s' = ANY(protocols) OR (app_passwords_only AND"
-    " '%s' IN ('imap', 'pop3', 'smtp')) THEN 'Y' END AS nologin,"
+    f"CASE WHEN {_REFUSED} THEN 'Y' END AS nologin,"
     " CASE WHEN suspended THEN 'This mailbox is suspended: ask your provider.'"
     " WHEN NOT '%s' = ANY(protocols) THEN 'This mailbox may not log in with %s.'"
-    " WHEN app_passwords_only AND '%s' IN ('imap', 'pop3', 'smtp')"
-    " THEN 'Use an app password for %s.' END AS reason")
+    " WHEN app_passwords_only THEN 'Use an app password for %s.' END AS reason")
+_NOLOGIN_SEEN_BY = "'%s' IN ('imap', 'pop3')"
 
 
 def dovecot_app_sql_conf(access: DatabaseAccess) -> str:

@@ -1,5 +1,6 @@
 """/mailboxes/MAILBOX: show a mailbox, its password, quota, deactivation and
-reactivation, and its addresses. A mailbox is named by its primary address."""
+reactivation, suspension of its logins and their protocols, and its addresses. A mailbox
+is named by its primary address."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ class Quota(ma.Schema):
 class Deactivation(ma.Schema):
     reason = Text(load_default=None, allow_none=True,
                   metadata={"description": "why; shown to customer service"})
+
+
+class Suspension(ma.Schema):
+    reason = Text(load_default=None, allow_none=True,
+                  metadata={"description": "why; shown to the customer at a refused login"})
+
+
+class Access(ma.Schema):
+    imap = ma.fields.Boolean()
+    pop3 = ma.fields.Boolean()
+    smtp = ma.fields.Boolean()
+    webmail = ma.fields.Boolean()
 
 
 class NewAddress(ma.Schema):
@@ -76,6 +89,38 @@ def reactivate(mailbox: str) -> Any:
     """Let the mailbox receive mail again"""
     found = accounts.reactivate(db(), mailbox)
     _audit(mailbox, "mailbox reactivated")
+    return mailbox_view(found)
+
+
+@blueprint.route("/<mailbox>/suspend", methods=["POST"])
+@requires("mailboxes:write")
+@blueprint.arguments(Suspension, required=False)
+@blueprint.response(200, MailboxSchema)
+def suspend(data: dict[str, Any], mailbox: str) -> Any:
+    """Block every login of the mailbox (mail still arrives); open sessions are closed"""
+    found = accounts.suspend(db(), settings_of(), mailbox, data["reason"])
+    _audit(mailbox, "mailbox suspended", reason=found.suspended_reason)
+    return mailbox_view(found)
+
+
+@blueprint.route("/<mailbox>/resume", methods=["POST"])
+@requires("mailboxes:write")
+@blueprint.response(200, MailboxSchema)
+def resume(mailbox: str) -> Any:
+    """Let the mailbox log in again after a suspension"""
+    found = accounts.resume(db(), settings_of(), mailbox)
+    _audit(mailbox, "mailbox resumed")
+    return mailbox_view(found)
+
+
+@blueprint.route("/<mailbox>/access", methods=["PATCH"])
+@requires("mailboxes:write")
+@blueprint.arguments(Access)
+@blueprint.response(200, MailboxSchema)
+def set_access(data: dict[str, Any], mailbox: str) -> Any:
+    """Allow (true) or deny (false) each protocol for the mailbox's logins"""
+    found = accounts.set_access(db(), settings_of(), mailbox, data)
+    _audit(mailbox, "login protocols set", **data)
     return mailbox_view(found)
 
 

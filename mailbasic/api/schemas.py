@@ -61,6 +61,14 @@ class MailboxSchema(ma.Schema):
     deactivated_at = ma.fields.DateTime(allow_none=True)
     last_pop3_login_at = ma.fields.DateTime(allow_none=True)
     last_imap_login_at = ma.fields.DateTime(allow_none=True)
+    suspended_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "set: no login works, mail still arrives"})
+    suspended_reason = ma.fields.String(allow_none=True)
+    access = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Boolean(), metadata={
+        "description": "each protocol (imap, pop3, smtp, webmail): may the mailbox log in"})
+    submission_suspended_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "SMTP AUTH stopped automatically (abuse)"})
+    submission_suspended_reason = ma.fields.String(allow_none=True)
     addresses = ma.fields.List(ma.fields.String())
 
 

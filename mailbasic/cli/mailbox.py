@@ -1,4 +1,5 @@
-"""`mailbasic mailbox add | show | passwd | quota | deactivate | reactivate`."""
+"""`mailbasic mailbox add | show | passwd | quota | deactivate | reactivate | suspend |
+resume | access`."""
 
 import click
 
@@ -92,3 +93,49 @@ def reactivate(context: CliContext, mailbox: str) -> None:
     with context.transaction() as session:
         accounts.reactivate(session, mailbox)
     click.echo(f"mailbox {mailbox} receives mail again")
+
+
+@group.command()
+@click.argument("mailbox")
+@click.option("--reason", help="Why; shown to the customer when a login is refused.")
+@pass_context
+def suspend(context: CliContext, mailbox: str, reason: str | None) -> None:
+    """Block every login of MAILBOX (IMAP, POP3, SMTP AUTH, webmail, the customer's
+    portal); mail still arrives. Open sessions are closed."""
+    with context.transaction() as session:
+        accounts.suspend(session, context.settings, mailbox, reason)
+    click.echo(f"mailbox {mailbox} suspended: no login works, mail still arrives")
+
+
+@group.command()
+@click.argument("mailbox")
+@pass_context
+def resume(context: CliContext, mailbox: str) -> None:
+    """Let MAILBOX log in again after `mailbox suspend`."""
+    with context.transaction() as session:
+        accounts.resume(session, context.settings, mailbox)
+    click.echo(f"mailbox {mailbox} may log in again")
+
+
+_SWITCH = click.Choice(["on", "off"])
+
+
+@group.command()
+@click.argument("mailbox")
+@click.option("--imap", type=_SWITCH, help="IMAP logins.")
+@click.option("--pop3", type=_SWITCH, help="POP3 logins.")
+@click.option("--smtp", type=_SWITCH, help="SMTP AUTH (sending through submission).")
+@click.option("--webmail", type=_SWITCH, help="Webmail logins.")
+@json_option
+@pass_context
+def access(context: CliContext, mailbox: str, as_json: bool, **switches: str | None) -> None:
+    """Show, or allow (on) and deny (off), each protocol for MAILBOX's logins."""
+    allowed = {protocol: value == "on" for protocol, value in switches.items()
+               if value is not None}
+    with context.transaction() as session:
+        found = (accounts.set_access(session, context.settings, mailbox, allowed)
+                 if allowed else accounts.get_mailbox(session, mailbox))
+        state = accounts.access_of(found)
+    emit(state, as_json, "\n".join(f"{protocol:8} {'on' if on else 'off'}"
+                                    for protocol, on in state.items()))
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailbasic.accounts import LOGIN_PROTOCOLS
 from mailbasic.schema import Address, Customer, Domain, Mailbox
 
 
@@ -27,6 +28,12 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
         "deactivated_at": mailbox.deactivated_at,
         "last_pop3_login_at": mailbox.last_pop3_login_at,
         "last_imap_login_at": mailbox.last_imap_login_at,
+        "suspended_at": mailbox.suspended_at,
+        "suspended_reason": mailbox.suspended_reason,
+        "access": {protocol: bool(getattr(mailbox, f"allow_{protocol}"))
+                   for protocol in LOGIN_PROTOCOLS},
+        "submission_suspended_at": mailbox.submission_suspended_at,
+        "submission_suspended_reason": mailbox.submission_suspended_reason,
         "addresses": [address.email for address in mailbox.addresses],
     }
 
@@ -46,8 +53,21 @@ def mailbox_text(view: dict[str, Any]) -> str:
                      + (f": {view['deactivated_reason']}" if view["deactivated_reason"] else ""))
     for protocol in ("pop3", "imap"):
         lines.append(f"last {protocol.upper()}  {view[f'last_{protocol}_login_at'] or 'never'}")
+    lines.append(f"logins     {login_state(view)}")
     lines.extend(f"address    {address}" for address in view["addresses"])
     return "\n".join(lines)
+
+
+def login_state(view: dict[str, Any]) -> str:
+    """"suspended since ...: reason", or the protocols allowed and denied."""
+    if view["suspended_at"]:
+        return f"suspended since {view['suspended_at']}: {view['suspended_reason']}"
+    state = ", ".join(f"{protocol} {'on' if allowed else 'off'}"
+                      for protocol, allowed in view["access"].items())
+    if view["submission_suspended_at"]:
+        state += (f"; SMTP AUTH stopped since {view['submission_suspended_at']}: "
+                  f"{view['submission_suspended_reason']}")
+    return state
 
 
 def customer_text(view: dict[str, Any]) -> str:

@@ -7,10 +7,11 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext
 
 from mailbasic import audit
+from mailbasic.accounts import customer_suspended
 from mailbasic.errors import Detail, MailbasicError, NotFound
 from mailbasic.portal.app import db, rollback_request
 from mailbasic.portal.credentials import session_epoch
@@ -25,12 +26,24 @@ def client_address() -> str:
 
 
 def current_customer() -> Customer:
+    """The logged-in customer, checked once per request."""
+    if "customer" not in g:
+        g.customer = _checked_customer()
+    found: Customer = g.customer
+    return found
+
+
+def _checked_customer() -> Customer:
     customer_id = session.get("customer_id")
     if customer_id is None:
         abort(401)
     customer = db().get(Customer, customer_id)
     if customer is None or session.get("epoch") != session_epoch(db(), customer.id):
         session.clear()   # deleted, or logged out everywhere by a password change
+        abort(401)
+    if not session.get("support") and customer_suspended(db(), customer.id):
+        session.clear()   # the provider suspended a mailbox: the customer's logins stop
+        flash(gettext("Your access is suspended: please contact your provider."), "error")
         abort(401)
     return customer
 
@@ -50,6 +63,7 @@ def login_required(view: View) -> View:
             return redirect(url_for("auth.login", next=request.path))
         if request.method == "POST" and session.get("support"):
             abort(403)    # support staff see, never change
+        current_customer()   # still there, still logged in, not suspended
         return view(*arguments, **keywords)
     return guarded  # type: ignore[return-value]  # same signature as view
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from mailbasic.errors import NotFound
 from mailbasic.portal.views import (
     account,
+    app_passwords,
     auth,
     dry_run,
     filters,
@@ -24,7 +25,7 @@ from mailbasic.portal.views import (
 
 BLUEPRINTS = (auth.blueprint, account.blueprint, mailboxes.blueprint, security.blueprint,
               mail_log.blueprint, rules.blueprint, filters.blueprint, dry_run.blueprint,
-              services.blueprint)
+              services.blueprint, app_passwords.blueprint)
 MENU: tuple[tuple[str, Any], ...] = (
     ("account.overview", lazy_gettext("Overview")),
     ("mailboxes.index", lazy_gettext("Mailboxes")),

@@ -52,6 +52,7 @@ MAILBOX_PAGES: tuple[tuple[str, Any], ...] = (
     ("services.sms", lazy_gettext("SMS")),
     ("services.collect", lazy_gettext("POP3 collection")),
     ("services.fax", lazy_gettext("Fax")),
+    ("app_passwords.app_passwords", lazy_gettext("App passwords")),
 )
 
 

@@ -1,6 +1,7 @@
 """Passwords and the second factor: the portal password and each mailbox's password
 (both only with the current one), TOTP set up (secret as text and otpauth URI, confirmed
-by a code, recovery codes shown once) and turned off, new recovery codes."""
+by a code, recovery codes shown once) and turned off, new recovery codes; with TOTP on,
+the switch that requires app passwords for IMAP, POP3 and SMTP."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import Field, PasswordField, StringField
+from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
-from mailbasic import accounts, audit
+from mailbasic import accounts, app_passwords, audit
 from mailbasic.errors import MailbasicError
 from mailbasic.passwords import MAX_BYTES, verify_password
 from mailbasic.portal import credentials
 from mailbasic.portal.app import db, settings_of
+from mailbasic.portal.views.app_passwords import tell_dovecot
 from mailbasic.portal.views.auth import NewPasswordForm
 from mailbasic.portal.views.common import actor, current_customer, login_required, refused
 from mailbasic.portal.views.mailboxes import own_mailbox
@@ -54,6 +56,10 @@ class PasswordForm(FlaskForm):
     current = current_field()
 
 
+class AppPasswordsOnlyForm(FlaskForm):
+    required = BooleanField(lazy_gettext("Require app passwords for IMAP, POP3 and SMTP"))
+
+
 class CodeForm(FlaskForm):
     code = StringField(lazy_gettext("Code from your app"), validators=[DataRequired()])
 
@@ -62,8 +68,11 @@ def page(status: int = 200, key: str = "", failed: FlaskForm | None = None) -> A
     """The security page, each form under its own prefix; one that failed is shown as
     it was sent, with its errors."""
     customer = current_customer()
+    app_passwords_only = app_passwords.app_passwords_only(db(), customer)
     forms: dict[str, FlaskForm] = {
         "portal": PortalPasswordForm(prefix="portal", formdata=None),
+        "apponly": AppPasswordsOnlyForm(prefix="apponly", formdata=None,
+                                        data={"required": app_passwords_only}),
         "off": PasswordForm(prefix="off", formdata=None),
         "codes": PasswordForm(prefix="codes", formdata=None),
         **{f"mailbox{mailbox.id}": MailboxPasswordForm(prefix=f"mailbox{mailbox.id}",
@@ -72,8 +81,8 @@ def page(status: int = 200, key: str = "", failed: FlaskForm | None = None) -> A
     if failed is not None:
         forms[key] = failed
     return render_template("security.html", forms=forms, mailboxes=customer.mailboxes,
-                           has_second_factor=credentials.has_second_factor(db(), customer)
-                           ), status
+                           has_second_factor=credentials.has_second_factor(db(), customer),
+                           app_passwords_only=app_passwords_only), status
 
 
 @blueprint.route("/security")
@@ -183,3 +192,26 @@ def checked(form: PasswordForm) -> bool:
         flash(gettext("The current password is not right."), "error")
         return False
     return True
+
+
+@blueprint.route("/security/app-passwords-only", methods=["POST"])
+@login_required
+def require_app_passwords() -> Any:
+    """Turned on only with the second factor on (the service refuses it otherwise); off
+    at any time."""
+    customer, form = current_customer(), AppPasswordsOnlyForm(prefix="apponly")
+    if not form.validate_on_submit():
+        return page(400, "apponly", form)
+    required = bool(form.required.data)
+    try:
+        logins = app_passwords.set_app_passwords_only(db(), customer, required)
+    except MailbasicError as error:
+        refused(error)
+        return page(400, "apponly", form)
+    audit.record(db(), actor(), customer, "app passwords required" if required
+                 else "app passwords no longer required")
+    tell_dovecot(logins)
+    flash(gettext("Your mail programs now log in with app passwords only.") if required
+          else gettext("Your mail programs may log in with the mailbox passwords again."),
+          "success")
+    return redirect(url_for("security.index"))

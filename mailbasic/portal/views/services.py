@@ -43,7 +43,7 @@ blueprint = Blueprint("services", __name__)
 @login_required
 def index() -> Any:
     return render_template("mailbox_index.html", mailboxes=current_customer().mailboxes,
-                           pages=MAILBOX_PAGES[6:], title=lazy_gettext("SMS, collection, fax"))
+                           pages=MAILBOX_PAGES[6:9], title=lazy_gettext("SMS, collection, fax"))
 
 
 def own_row(row: Any, mailbox: Mailbox) -> Any:

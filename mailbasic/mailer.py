@@ -1,4 +1,5 @@
-"""Hands messages of our own (vacation replies) to the local Postfix through sendmail.
+"""Hands messages of our own (vacation replies, abuse notices) to the local Postfix
+through sendmail.
 
 Postfix's pickup queues them like any mail, so they are retried when the next hop is
 down, and they do not pass smtpd's relay restrictions or our own milter again.
@@ -34,13 +35,15 @@ class Mailer:
             raise RuntimeError(f"sendmail exited with {completed.returncode}: "
                                f"{completed.stderr.decode(errors='replace').strip()}")
 
-    def send_later(self, queue_id: str, recipient: str, data: bytes) -> None:
-        self.executor.submit(self._send_logged, queue_id, recipient, data)
+    def send_later(self, queue_id: str, recipient: str, data: bytes,
+                   stage: str = "vacation") -> None:
+        """stage: who sends, for the log line (vacation, abuse)."""
+        self.executor.submit(self._send_logged, queue_id, recipient, data, stage)
 
-    def _send_logged(self, queue_id: str, recipient: str, data: bytes) -> None:
+    def _send_logged(self, queue_id: str, recipient: str, data: bytes, stage: str) -> None:
         try:
             self.send(recipient, data)
-            log.info("%s: stage=vacation verdict=sent to=<%s>", queue_id, recipient)
+            log.info("%s: stage=%s verdict=sent to=<%s>", queue_id, stage, recipient)
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
-            log.error("%s: stage=vacation verdict=failed to=<%s> reason=%s", queue_id,
+            log.error("%s: stage=%s verdict=failed to=<%s> reason=%s", queue_id, stage,
                       recipient, error)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import Milter
 import pytest
 from Milter import testctx
+from sqlalchemy import text
 
 from mailbasic import db, smtplog
 from mailbasic.config import MIB
@@ -174,11 +175,26 @@ def alice(cli):
     cli.ok("address", "add", "alice.smith@example.net", "--mailbox", "alice@example.net")
 
 
-def test_authenticated_submission_is_not_spam_scanned(scanning, alice):
-    ctx, result = feed(scanning, mail("mine", GTUBE, sender="alice@example.net").as_bytes(),
+def test_authenticated_submission_is_scanned_but_not_tagged(scanning, alice):
+    ctx, result = feed(scanning, mail("mine", sender="alice@example.net").as_bytes(),
                        auth_user="alice@example.net")
     assert result == Milter.ACCEPT
     assert ctx._msg["X-Spam-Flag"] is None and ctx._msg["X-Spam-Status"] is None
+    [(reply, verdicts, _, _, _)] = logged(scanning)
+    assert reply == "250 accepted" and verdicts["spam"]["verdict"] == "ham"
+    assert verdicts["spam"]["reason"].startswith("submission, score ")
+
+
+def test_authenticated_spam_is_refused_for_good_and_is_an_incident(scanning, alice, engine):
+    ctx, result = feed(scanning, mail("mine", GTUBE, sender="alice@example.net").as_bytes(),
+                       auth_user="alice@example.net")
+    assert result == Milter.REJECT and ctx._reply[:2] == ("554", "5.7.1")
+    assert ctx._reply[2].startswith("Message refused as spam (score 10")
+    with engine.connect() as connection:
+        kind, detail, queue_id, client = connection.execute(text(
+            "SELECT kind, detail, queue_id, client_address FROM sending_incidents")).one()
+    assert (kind, queue_id, client) == ("spam", "TESTQUEUEID", "192.0.2.1")
+    assert detail.startswith("outgoing mail scored 10") and "GTUBE" in detail
 
 
 @pytest.mark.parametrize("from_header", ["alice@example.net", "Alice <ALICE.SMITH@example.net>"])

@@ -2,19 +2,36 @@
 
 X-Spam-* headers from outside are removed first, whatever happens next: nobody outside
 may pretend a message was scanned.
+
+Authenticated submissions are scanned too, as the provider's judgment of the login (with
+spamd.default_user, not a recipient's settings), and are not tagged: the headers are
+the recipient's business, not the sender's (spamd.scan_authenticated = true tags them as
+well). One scored as spam is refused inside the transaction, for good (554: the same
+message scores the same again), and is a sending incident of the login
+(mailbasic/abuse/): a leaked password sending spam loses SMTP AUTH.
 """
 
 from __future__ import annotations
 
 import textwrap
 
+from mailbasic.abuse.incidents import Incident
+from mailbasic.abuse.reporter import SendingAbuse
 from mailbasic.config import Settings
 from mailbasic.directory import shared_directory
-from mailbasic.milter.decisions import Action, AddHeader, DeleteHeader, Outcome, tempfail
+from mailbasic.milter.decisions import (
+    Action,
+    AddHeader,
+    DeleteHeader,
+    Outcome,
+    Reply,
+    tempfail,
+)
 from mailbasic.milter.message import Message
 from mailbasic.scanners.spamd import SpamdClient, SpamdError, SpamReport
 
 MAX_STARS = 50  # SpamAssassin's _STARS_ stops at 50 too
+MAX_TESTS_NOTED = 10  # in an incident's detail
 
 
 def spam_headers(report: SpamReport) -> list[AddHeader]:
@@ -41,37 +58,63 @@ class SpamStage:
         self.fail_open = settings.spamd_fail_open
         self.cap = settings.spam_scan_cap
         self.default_user = settings.spamd_default_user
-        self.scan_authenticated = settings.spam_scan_authenticated
+        self.tag_submissions = settings.spam_scan_authenticated
+        self.abuse = SendingAbuse(settings)
 
     def run(self, message: Message) -> Outcome:
         removals = tuple(DeleteHeader(name, index) for name, index in reversed(
             message.header_indices(lambda key: key.startswith("x-spam-"))))
-        if message.client.auth_user and not self.scan_authenticated:
-            return Outcome(self.name, "skipped", "authenticated submission", removals)
+        login = message.client.auth_user
+        tag = login is None or self.tag_submissions
         if message.size > self.cap:
-            return self._not_scanned(removals, f"larger than {self.cap} bytes")
+            return self._not_scanned(removals, f"larger than {self.cap} bytes", tag=tag)
         try:
             with message.reader() as spool:
                 report = self.client.check(spool, message.size, self._user(message))
         except SpamdError as error:
             if self.fail_open:
-                return self._not_scanned(removals, "spamd unavailable", str(error))
+                return self._not_scanned(removals, "spamd unavailable", str(error), tag=tag)
             return tempfail(self.name, str(error),
                             "Spam filter unavailable, please try again later")
+        if login is not None and report.is_spam:
+            return self._refuse_submission(message, login, report, removals)
+        if not tag:
+            return Outcome(self.name, "ham", f"submission, score {_score(report)}", removals)
         message.spam_score = round(report.score, 1)  # for the mailboxes' rules
         actions: tuple[Action, ...] = removals + tuple(spam_headers(report))
         return Outcome(self.name, "spam" if report.is_spam else "ham",
-                       f"score {report.score:.1f}/{report.threshold:.1f}", actions)
+                       f"score {_score(report)}", actions)
+
+    def _refuse_submission(self, message: Message, login: str, report: SpamReport,
+                           removals: tuple[Action, ...]) -> Outcome:
+        """Refused, and reported as the login's incident (which may stop its SMTP AUTH)."""
+        tests = ",".join(report.tests[:MAX_TESTS_NOTED]) or "none"
+        self.abuse.report(Incident(
+            login, "spam", f"outgoing mail scored {_score(report)} ({tests})",
+            message.queue_id if message.queue_id != "NOQUEUE" else None,
+            message.client.address, message.client.name))
+        text = (f"Message refused as spam (score {report.score:.1f}, limit "
+                f"{report.threshold:.1f}) and not sent; repeated spam stops sending "
+                "from this login")
+        return Outcome(self.name, "spam", f"submission, score {_score(report)}", removals,
+                       refusal=Reply("554", "5.7.1", text))
 
     def _user(self, message: Message) -> str:
-        """The one recipient's mailbox (its login), else the configured default user."""
-        if len(message.recipients) != 1:
+        """The one recipient's mailbox (its login), else the configured default user; for
+        a submission always the default user: whether a login sends spam is not for a
+        recipient's own settings to decide."""
+        if message.client.auth_user or len(message.recipients) != 1:
             return self.default_user
         found = self.directory.recipient(message.recipients[0].lower())
         if found is None or found.login is None:
             return self.default_user
         return found.login
 
-    def _not_scanned(self, removals: tuple[Action, ...], why: str, reason: str = "") -> Outcome:
-        note = AddHeader("X-Spam-Status", f"No, not scanned: {why}")
-        return Outcome(self.name, "not-scanned", reason or why, removals + (note,))
+    def _not_scanned(self, removals: tuple[Action, ...], why: str, reason: str = "", *,
+                     tag: bool = True) -> Outcome:
+        note = (AddHeader("X-Spam-Status", f"No, not scanned: {why}"),) if tag else ()
+        return Outcome(self.name, "not-scanned", reason or why, removals + note)
+
+
+def _score(report: SpamReport) -> str:
+    return f"{report.score:.1f}/{report.threshold:.1f}"

@@ -27,6 +27,9 @@ TEMPLATE_DATABASE = "mailbasic_template"
 RATE_LIMIT_RECIPIENTS = 40
 ROLE_MAILBOX = "hostmaster-desk@example.net"
 DATABASE_DEADLINE = 5.0
+AUTH_POLICY_LIMITS = {"auth_free_failures": 3, "auth_max_delay_seconds": 4,
+                      "auth_client_block_failures": 10, "auth_account_block_failures": 10,
+                      "auth_block_minutes": 10, "auth_trusted_networks": ("127.0.0.1/32",)}
 _database_numbers = itertools.count(1)
 
 
@@ -42,8 +45,13 @@ def stack() -> Iterator[Stack]:
     # A role mailbox for postmaster@ and abuse@ (tests/e2e/test_mail_path.py makes it).
     # A short database deadline: tests/e2e/test_faults.py waits it out with a frozen
     # PostgreSQL.
+    # The brute-force defence with short delays and an early block, so that
+    # tests/e2e/test_brute_force.py gets there in a minute; every other test logs in from
+    # 127.0.0.1, trusted here (counted by account only), so that no test's wrong
+    # passwords hold back another's logins.
     stack = Stack(root, Ports.free(), rate_recipients_per_hour=RATE_LIMIT_RECIPIENTS,
-                  role_mailbox=ROLE_MAILBOX, database_deadline=DATABASE_DEADLINE)
+                  role_mailbox=ROLE_MAILBOX, database_deadline=DATABASE_DEADLINE,
+                  **AUTH_POLICY_LIMITS)
     stack.prepare()
     yield stack
     stack.down()
@@ -60,9 +68,17 @@ def postgres(stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def dovecot(postgres: Stack) -> Stack:
-    start(postgres.dovecot)
+def auth_policy(postgres: Stack) -> Stack:
+    """`mailbasic auth-policy`, which Dovecot asks before every login."""
+    start(postgres.auth_policy)
     return postgres
+
+
+@pytest.fixture(scope="session")
+def dovecot(auth_policy: Stack) -> Stack:
+    """Dovecot refuses every login while its auth policy does not answer: it comes first."""
+    start(auth_policy.dovecot)
+    return auth_policy
 
 
 @pytest.fixture(scope="session")

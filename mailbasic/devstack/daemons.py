@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mailbasic.devstack.layout import Layout
+from mailbasic.devstack.layout import HOST, Layout
 from mailbasic.devstack.process import StackError, stop_pidfile, wait_until
 
 
@@ -68,6 +68,21 @@ class ServiceDaemon:
         except subprocess.TimeoutExpired:
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class TcpServiceDaemon(ServiceDaemon):
+    """A daemon of ours on a loopback TCP port (`mailbasic auth-policy`: Dovecot's HTTP
+    client reaches nothing else)."""
+
+    def __init__(self, layout: Layout, name: str, config: Path, port: int) -> None:
+        super().__init__(layout, name, config)
+        self.port = port
+
+    def _accepts_connections(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise StackError(f"mailbasic {self.name} exited with {self.process.returncode}")
+        with socket.create_connection((HOST, self.port), timeout=2):
+            return True
 
 
 class LogReaderDaemon(ServiceDaemon):

@@ -1,75 +1,37 @@
-"""Growing delays for failed portal logins, per account and per client address.
+"""The portal's logins under the one brute-force defence (mailbasic.auth_policy): the same
+counters, blocks and known clients as Dovecot's IMAP, POP3 and SMTP AUTH logins, and the
+same decision, taken in the portal's own transaction instead of over HTTP.
 
-Never a lock: a delay only says how long the next try must wait, and it is capped, so
-the real customer gets in with the right password at most ACCOUNT_CAP seconds after the
-last wrong one, whatever an attacker keeps doing. The client address's cap is higher: a
-guesser spreading over many accounts from one address slows down alone.
+Where Dovecot holds a login for the delay, the portal answers "wait N seconds" until the
+delay has passed since the last failure: a held request would hold one of its threads.
+The account key is the customer's name (mailbox logins have an @, names never do).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from mailbasic.schema import LoginFailures
+from mailbasic.auth_policy.decide import Limits, Verdict
+from mailbasic.auth_policy.guard import Attempt, LoginGuard
+from mailbasic.config import Settings
 
-FREE_FAILURES = 3           # wrong passwords without any delay (typos)
-ACCOUNT_CAP = 30.0          # seconds
-CLIENT_CAP = 300.0
-FORGET_AFTER = 24 * 3600.0  # a day without failures starts afresh
-
-
-def _delay(failures: int, cap: float) -> float:
-    """1 s after the 4th failure, doubling with each further one, up to the cap."""
-    if failures <= FREE_FAILURES:
-        return 0.0
-    return min(cap, 2.0 ** (failures - FREE_FAILURES - 1))
+PROTOCOL = "portal"
 
 
-_LIMITS = {"account": ACCOUNT_CAP, "client": CLIENT_CAP}
+def _guard(settings: Settings) -> LoginGuard:
+    return LoginGuard(Limits.of(settings))
 
 
-def wait_seconds(session: Session, account: str, client: str,
-                 now: datetime | None = None) -> float:
-    """How long this account and client must still wait before the next try (0: try)."""
-    now = now or datetime.now(UTC)
-    waits = [0.0]
-    for scope, key in (("account", account.lower()), ("client", client)):
-        row = session.get(LoginFailures, (scope, key))
-        if row is None:
-            continue
-        since = (now - row.last_failure).total_seconds()
-        if since > FORGET_AFTER:
-            continue
-        waits.append(_delay(row.failures, _LIMITS[scope]) - since)
-    return max(waits)
+def check(session: Session, settings: Settings, name: str, client: str) -> Verdict:
+    """Before the password: REFUSE (blocked), a number of seconds to wait, or ALLOW."""
+    return _guard(settings).check(session, Attempt(name, client, PROTOCOL), hold=False)
 
 
-_COUNT = text("""
-INSERT INTO login_failures (scope, key, failures, last_failure)
-VALUES (:scope, :key, 1, :now)
-ON CONFLICT (scope, key) DO UPDATE SET
-    failures = CASE WHEN login_failures.last_failure < :now - interval '1 day' THEN 1
-                    ELSE login_failures.failures + 1 END,
-    last_failure = :now
-""")
+def failed(session: Session, settings: Settings, name: str, client: str) -> None:
+    _guard(settings).failed(session, Attempt(name, client, PROTOCOL))
 
 
-def failed(session: Session, account: str, client: str, now: datetime | None = None) -> None:
-    now = now or datetime.now(UTC)
-    for scope, key in (("account", account.lower()), ("client", client)):
-        session.execute(_COUNT, {"scope": scope, "key": key, "now": now})
-
-
-def succeeded(session: Session, account: str, client: str) -> None:
-    """The right password: this account's and this address's counts start afresh."""
-    session.execute(delete(LoginFailures).where(
-        ((LoginFailures.scope == "account") & (LoginFailures.key == account.lower()))
-        | ((LoginFailures.scope == "client") & (LoginFailures.key == client))))
-
-
-def failures_of(session: Session, scope: str, key: str) -> int:
-    return session.scalar(select(LoginFailures.failures).where(
-        LoginFailures.scope == scope, LoginFailures.key == key)) or 0
+def succeeded(session: Session, settings: Settings, name: str, client: str) -> None:
+    """Only once the whole login is done (the second factor too): a client that knows
+    the password but not the code must not become a known client of the account."""
+    _guard(settings).succeeded(session, Attempt(name, client, PROTOCOL))

@@ -178,3 +178,41 @@ def test_the_language_chosen_before_logging_in_stays(portal):
                                    "csrf_token": token})
     log_in(client)
     assert "Your mailboxes" in client.get("/").text
+
+
+def from_address(app, address: str):
+    client = browser(app)
+    client.environ_base["HTTP_X_REAL_IP"] = address
+    return client
+
+
+def test_an_address_blocked_for_imap_guesses_is_refused_here_too(portal, settings):
+    """One defence: the portal reads the counters and blocks Dovecot's logins write."""
+    from mailbasic.auth_policy.decide import Limits
+    from mailbasic.auth_policy.guard import Attempt, LoginGuard
+
+    engine = db.make_engine(settings)
+    guard = LoginGuard(Limits.of(settings))
+    for number in range(settings.auth_client_block_failures):
+        with db.transaction(engine) as session:
+            guard.failed(session, Attempt(f"user{number}@portal.example", "192.0.2.10",
+                                          "imap"))
+    engine.dispose()
+    answer = log_in(browser(portal))                  # the right password, refused
+    assert answer.status_code == 429 and "Bitte versuchen Sie es nach" in answer.text
+
+
+def test_the_customer_s_usual_address_gets_in_while_the_name_is_attacked(portal, settings):
+    assert log_in(browser(portal)).status_code == 302         # alice's usual address
+    answers = [log_in(from_address(portal, f"198.51.100.{number + 1}"),  # a botnet
+                      password=f"guess {number}").status_code for number in range(4)]
+    assert answers == [401] * 4
+    engine = db.make_engine(settings)
+    with engine.begin() as connection:          # ... and on: the name now waits 4 s ...
+        connection.exec_driver_sql("UPDATE login_failures SET failures = 9"
+                                   " WHERE scope = 'account' AND key = 'alice'")
+    engine.dispose()
+    assert log_in(from_address(portal, "198.51.100.5"), password="guess").status_code == 429
+    assert log_in(browser(portal)).status_code == 302     # ... but not from alice's place
+    stranger = log_in(from_address(portal, "203.0.113.9"))
+    assert stranger.status_code == 429 and "Bitte warten Sie" in stranger.text

@@ -4,6 +4,7 @@ language switch."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
@@ -53,23 +54,33 @@ def login() -> Any:
     if not form.validate_on_submit():
         return render_template("login.html", form=form)
     name, client = (form.name.data or "").strip().lower(), client_address()
-    wait = throttle.wait_seconds(db(), name, client)
-    if wait > 0:
-        flash(gettext("Too many wrong passwords. Please wait %(seconds)d seconds.",
-                      seconds=int(wait) + 1), "error")
+    if _held_back(name, client):
         return render_template("login.html", form=form), 429
     customer = _customer_named(name)
     if not credentials.check_password(db(), settings_of(), customer, form.password.data or ""):
-        throttle.failed(db(), name, client)
+        throttle.failed(db(), settings_of(), name, client)
         flash(gettext("Customer name or password is wrong."), "error")
         return render_template("login.html", form=form), 401
     assert customer is not None  # check_password is False without one
-    throttle.succeeded(db(), name, client)
     fresh_session()
     if credentials.has_second_factor(db(), customer):
         session["pending_customer_id"] = customer.id
         return redirect(url_for("auth.second_factor"))
+    throttle.succeeded(db(), settings_of(), name, client)
     return _logged_in(customer)
+
+
+def _held_back(name: str, client: str) -> bool:
+    """The brute-force defence's answer, flashed: blocked for now, or wait a little."""
+    verdict = throttle.check(db(), settings_of(), name, client)
+    if verdict.until is not None:
+        until = verdict.until.astimezone(UTC).strftime("%H:%M")
+        flash(gettext("Too many wrong passwords. Please try again after %(time)s UTC.",
+                      time=until), "error")
+    elif verdict.status > 0:
+        flash(gettext("Too many wrong passwords. Please wait %(seconds)d seconds.",
+                      seconds=verdict.status), "error")
+    return verdict.status != 0
 
 
 @blueprint.route("/login/code", methods=["GET", "POST"])
@@ -82,12 +93,13 @@ def second_factor() -> Any:
     if not form.validate_on_submit():
         return render_template("code.html", form=form)
     client = client_address()
-    wait = throttle.wait_seconds(db(), customer.name, client)
-    if wait > 0 or not credentials.check_second_factor(db(), customer, form.code.data or ""):
-        throttle.failed(db(), customer.name, client)
+    if _held_back(customer.name, client):
+        return render_template("code.html", form=form), 429
+    if not credentials.check_second_factor(db(), customer, form.code.data or ""):
+        throttle.failed(db(), settings_of(), customer.name, client)
         flash(gettext("The code is not right."), "error")
         return render_template("code.html", form=form), 401
-    throttle.succeeded(db(), customer.name, client)
+    throttle.succeeded(db(), settings_of(), customer.name, client)
     return _logged_in(customer)
 
 

@@ -15,6 +15,7 @@ DEBIAN_PACKAGES := \
 	postgresql libpq-dev \
 	postfix \
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-pgsql dovecot-sieve \
+	dovecot-auth-lua lua-sql-postgres \
 	spamassassin spamd \
 	clamav clamav-daemon \
 	libmilter-dev openssl ca-certificates procps \

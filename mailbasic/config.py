@@ -124,6 +124,8 @@ class Settings:
     spamd_fail_open: bool = False
     spamd_default_user: str = "mailbasic"
     spam_scan_cap: int = MIB
+    # Authenticated submissions are always scanned (a login sending spam: mailbasic/abuse/)
+    # but tagged only when this is true.
     spam_scan_authenticated: bool = False
     clamd_host: str = "127.0.0.1"
     clamd_port: int = 3310
@@ -158,8 +160,9 @@ class Settings:
     portal_session_minutes: int = 60
     portal_threads: int = 16
     policy_socket: str = "inet:10040@127.0.0.1"
-    policy_checks: tuple[str, ...] = ("size", "srs_sender", "sender_login", "rate_limit",
-                                      "recipient", "inactive", "quota", "quota_alone")
+    policy_checks: tuple[str, ...] = ("size", "srs_sender", "sending_login", "sender_login",
+                                      "rate_limit", "recipient", "inactive", "quota",
+                                      "quota_alone")
     policy_cache_seconds: float = 30.0
     inactive_text: str = ("the mailbox of this recipient is inactive and does not "
                           "receive mail")
@@ -167,6 +170,24 @@ class Settings:
     rate_messages_per_hour: int = 200
     rate_recipients_per_hour: int = 1000
     policy_workers: int = 2
+    # `mailbasic auth-policy`: Dovecot's authentication policy server (IMAP, POP3 and
+    # SMTP AUTH, on loopback TCP: Dovecot's HTTP client needs host:port); the portal's
+    # logins share its counters and decision. Failures are counted per client address,
+    # per IPv6 /64 and per account. Past free_failures each try waits 1, 2, 4, ... up to
+    # max_delay_seconds; at the block_failures the client (or the account, for clients
+    # that never logged in to it) is refused for block_minutes. forget_hours without a
+    # failure start afresh; a network stays known to an account known_client_days after
+    # its last successful login. Trusted networks (monitoring, a webmail host) are not
+    # counted as clients, only their logins' accounts are.
+    auth_policy_socket: str = "inet:10045@127.0.0.1"
+    auth_free_failures: int = 3
+    auth_max_delay_seconds: int = 15
+    auth_client_block_failures: int = 10
+    auth_account_block_failures: int = 30
+    auth_block_minutes: int = 15
+    auth_forget_hours: int = 24
+    auth_known_client_days: int = 90
+    auth_trusted_networks: tuple[str, ...] = ()
     # Vacation replies leave through the local Postfix's sendmail (pickup), so they are
     # queued and retried like any mail; config_directory selects a non-default instance.
     sendmail_path: str = "/usr/sbin/sendmail"
@@ -226,6 +247,11 @@ class Settings:
     sms_timeout: float = 10.0
     sms_per_hour: int = 10
     sms_max_attempts: int = 8
+    # A leaked password that sends spam: an authenticated login reaching abuse_incidents
+    # sending incidents (tripping the rate limit in a transaction, or outgoing mail scored
+    # as spam) within abuse_window_minutes loses SMTP AUTH until `mailbasic abuse resume`.
+    abuse_incidents: int = 3
+    abuse_window_minutes: int = 60
 
 
 def require_database_url(settings: Settings) -> str:
@@ -462,8 +488,8 @@ def _sms_template(value: Any) -> str:
     return template
 
 
-POLICY_CHECKS = ("size", "srs_sender", "sender_login", "rate_limit", "recipient", "inactive",
-                 "quota", "quota_alone")
+POLICY_CHECKS = ("size", "srs_sender", "sending_login", "sender_login", "rate_limit",
+                 "recipient", "inactive", "quota", "quota_alone")
 
 
 def _check_order(value: Any) -> tuple[str, ...]:
@@ -519,6 +545,20 @@ def _quota_refusal(value: Any) -> QuotaRefusal:
     if value not in get_args(QuotaRefusal):
         raise ValueError('must be "permanent" (552 5.2.2) or "temporary" (452 4.2.2)')
     return cast(QuotaRefusal, value)
+
+
+def _inet_socket(value: Any) -> str:
+    """inet:PORT@HOST: Dovecot's HTTP client reaches the auth policy over TCP only."""
+    socket = _listen_socket(value)
+    if not socket.startswith("inet:"):
+        raise ValueError(f"must be inet:PORT@HOST (Dovecot reaches it over HTTP), got {value!r}")
+    return socket
+
+
+# Dovecot holds the login this long; its login processes stop waiting for the
+# authentication after a minute anyway.
+_max_delay = _whole_number(1, 60, "a number of seconds")
+_block_failures = _whole_number(1, 10_000, "a number of failures")
 
 
 # (section, key) in the TOML file -> (Settings field, parser)
@@ -588,6 +628,20 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("service", "role_addresses"): ("role_local_parts", _role_local_parts),
     ("rules", "max_redirects"): ("rules_max_redirects", _whole_number(1, 32, "a number")),
     ("policy", "workers"): ("policy_workers", _workers),
+    ("auth_policy", "socket"): ("auth_policy_socket", _inet_socket),
+    ("auth_policy", "free_failures"): ("auth_free_failures",
+                                       _whole_number(0, 100, "a number of failures")),
+    ("auth_policy", "max_delay_seconds"): ("auth_max_delay_seconds", _max_delay),
+    ("auth_policy", "client_block_failures"): ("auth_client_block_failures",
+                                               _block_failures),
+    ("auth_policy", "account_block_failures"): ("auth_account_block_failures",
+                                                _block_failures),
+    ("auth_policy", "block_minutes"): ("auth_block_minutes",
+                                       _whole_number(1, 7 * 24 * 60, "a number of minutes")),
+    ("auth_policy", "forget_hours"): ("auth_forget_hours",
+                                      _whole_number(1, 30 * 24, "a number of hours")),
+    ("auth_policy", "known_client_days"): ("auth_known_client_days", _days),
+    ("auth_policy", "trusted_networks"): ("auth_trusted_networks", _networks),
     ("inactivity", "deactivate_after_days"): ("deactivate_after_days", _days),
     ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
@@ -613,6 +667,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("sms", "timeout"): ("sms_timeout", _seconds),
     ("sms", "per_hour"): ("sms_per_hour", _whole_number(1, 1000, "a number of SMS")),
     ("sms", "max_attempts"): ("sms_max_attempts", _whole_number(1, 50, "a number")),
+    ("abuse", "incidents"): ("abuse_incidents",
+                             _whole_number(1, 1000, "a number of incidents")),
+    ("abuse", "window_minutes"): ("abuse_window_minutes",
+                                  _whole_number(1, 7 * 24 * 60, "a number of minutes")),
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -669,7 +727,17 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                           "mailboxes that stopped receiving before)")
     if (settings.sms_username is None) != (settings.sms_password is None):
         raise ConfigError(f"{origin}: sms.username and sms.password go together")
+    _check_auth_thresholds(settings, origin)
     return settings
+
+
+def _check_auth_thresholds(settings: Settings, origin: str) -> None:
+    # A block at or below the free failures would refuse a typo without any warning delay.
+    for scope in ("client", "account"):
+        if getattr(settings, f"auth_{scope}_block_failures") <= settings.auth_free_failures:
+            raise ConfigError(f"{origin}: auth_policy.{scope}_block_failures must be more "
+                              "than auth_policy.free_failures (the failures that cost "
+                              "nothing come before any block)")
 
 
 def render_settings(settings: Settings) -> str:

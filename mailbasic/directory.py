@@ -101,6 +101,20 @@ JOIN domains d ON d.id = a.domain_id
 WHERE p.is_primary AND p.local_part = :local_part AND pd.name = :domain
 """)
 
+# Why a login may not send now (None: it may): read fresh at every authenticated
+# recipient, since an SMTP session authenticated before a stop stays open.
+_SENDING_STOPPED = text("""
+SELECT CASE WHEN m.suspended_at IS NOT NULL THEN 'the mailbox is suspended'
+            WHEN NOT m.allow_smtp THEN 'SMTP AUTH is switched off for the mailbox'
+            WHEN m.submission_suspended_at IS NOT NULL
+                 THEN 'sending was stopped after repeated abuse'
+       END
+FROM mailboxes m
+JOIN addresses p ON p.mailbox_id = m.id AND p.is_primary
+JOIN domains pd ON pd.id = p.domain_id
+WHERE p.local_part = :local_part AND pd.name = :domain
+""")
+
 _COUNT = text("""
 INSERT INTO rate_counters (login, hour, messages, recipients)
 VALUES (:login, date_trunc('hour', now()), :messages, :recipients)
@@ -181,6 +195,16 @@ class Directory:
         finally:
             connection.close()  # back to the pool
         return row[0] if row else 0
+
+    @retrying
+    def sending_stopped(self, login: str) -> str | None:
+        """Why the login may not send now, or None."""
+        if "@" not in login:
+            login = f"{login}@{self.service_domain}"
+        local_part, domain = split(login)
+        with self.engine.connect() as connection:
+            return connection.execute(_SENDING_STOPPED, {"local_part": local_part,
+                                                         "domain": domain}).scalar()
 
     @retrying
     def count(self, login: str, messages: int, recipients: int) -> tuple[int, int]:

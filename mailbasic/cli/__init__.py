@@ -24,11 +24,21 @@ if TYPE_CHECKING:
 # are the commands' own (tests/unit/test_cli_lazy.py holds them equal), kept here so
 # that `mailbasic --help` lists every command without importing it.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "abuse": ("abuse", "group",
+              "Sending incidents: logins that sent spam or kept tripping the rate limit."),
     "address": ("address", "group",
                 "Addresses of mailboxes (1 primary + up to 5 more each)."),
     "api-token": ("api_token", "group",
                   "Tokens of the admin REST API (/api/v1), each with its scopes."),
+    "app-password": ("app_password", "group",
+                     "App passwords of mailboxes: one per device, for chosen protocols, "
+                     "shown once."),
     "audit": ("audit", "group", "The audit log of changes (portal, support, CLI, API)."),
+    "auth": ("auth", "group",
+             "Login blocks of the brute-force defence (IMAP, POP3, SMTP AUTH, portal)."),
+    "auth-policy": ("auth_policy", "command",
+                    "Answer Dovecot's authentication policy requests on auth_policy.socket "
+                    "(foreground)."),
     "backup": ("backups", "group",
                "Backups of the account database and the mailboxes (written by `jobs "
                "backup`)."),

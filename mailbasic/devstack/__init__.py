@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from mailbasic import db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
-from mailbasic.devstack.daemons import LogReaderDaemon, ServiceDaemon
+from mailbasic.devstack.daemons import LogReaderDaemon, ServiceDaemon, TcpServiceDaemon
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
 from mailbasic.devstack.nginx import WORKER_GROUP, Nginx
@@ -70,6 +70,8 @@ class Stack:
         portal_secret = self._secret(b"portal:").hex()
         collect_key = base64.urlsafe_b64encode(self._secret(b"collect:")).decode()
         doveadm_api_key = self._secret(b"doveadm:").hex()
+        # Salts the password hashes Dovecot sends the auth policy (auth_policy_hash_nonce).
+        auth_policy_nonce = self._secret(b"auth-policy:").hex()
         dovecot_config = self.layout.component("dovecot") / "dovecot.conf"
         portal_socket = self.layout.component("portal") / "portal.sock"
         overrides = {"sendmail_path": "/usr/sbin/sendmail",
@@ -97,6 +99,7 @@ class Stack:
                                  delivery_log_file=str(self.layout.log("postfix")),
                                  delivery_log_poll_seconds=0.1,
                                  spamd_host=HOST, spamd_port=ports.spamd,
+                                 auth_policy_socket=f"inet:{ports.auth_policy}@{HOST}",
                                  clamd_host=HOST, clamd_port=ports.clamd,
                                  portal_socket=f"unix:{portal_socket}", **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs
@@ -111,13 +114,18 @@ class Stack:
             role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret)
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
-                               self.component_access(ComponentRole.DOVECOT), doveadm_api_key)
+                               self.component_access(ComponentRole.DOVECOT), doveadm_api_key,
+                               auth_policy_nonce)
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
         daemons_config = self.layout.root / "daemons.toml"
         self.milter = ServiceDaemon(self.layout, "milter", daemons_config)
         self.policy = ServiceDaemon(self.layout, "policy", daemons_config)
+        # Dovecot asks it before every login: started before Dovecot, which refuses
+        # logins while it does not answer.
+        self.auth_policy = TcpServiceDaemon(self.layout, "auth-policy", daemons_config,
+                                            ports.auth_policy)
         self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
         self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
         self.delivery_log = LogReaderDaemon(self.layout, "delivery-log", daemons_config)
@@ -141,8 +149,8 @@ class Stack:
     @property
     def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
-                self.lookups, self.dovecot, self.postfix, self.delivery_log, self.portal,
-                self.nginx]
+                self.lookups, self.auth_policy, self.dovecot, self.postfix,
+                self.delivery_log, self.portal, self.nginx]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -176,8 +184,9 @@ class Stack:
                 started.append(scanner)
             started.append(self.postgres)
             self.start_database()
-            for server in (self.milter, self.policy, self.srs, self.lookups, self.dovecot,
-                           self.postfix, self.delivery_log, self.portal, self.nginx):
+            for server in (self.milter, self.policy, self.srs, self.lookups,
+                           self.auth_policy, self.dovecot, self.postfix, self.delivery_log,
+                           self.portal, self.nginx):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -215,6 +224,7 @@ class Stack:
             f"  mailbasic policy     {self.policy.socket}",
             f"  mailbasic srs        {self.srs.socket}",
             f"  mailbasic lookups    {self.lookups.socket}",
+            f"  mailbasic auth-policy http://{HOST}:{p.auth_policy}/ (Dovecot's logins)",
             f"  customer portal      {self.nginx.url}/ (nginx; mailbasic portal on "
             f"{self.portal.socket})",
             f"  delivery record      mailbasic delivery-log reads {self.layout.log('postfix')}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grp
+import os
 import pwd
 from functools import partial
 
@@ -9,7 +11,7 @@ from mailbasic import mtaconfig
 from mailbasic.config import Settings
 from mailbasic.devstack.layout import HOST, Layout, Ports
 from mailbasic.devstack.process import chown, greeting, run, start_daemon, stop_pidfile, wait_until
-from mailbasic.devstack.templating import render_role_template
+from mailbasic.devstack.templating import render_role_template, role_file
 from mailbasic.devstack.tls import Certificates
 from mailbasic.mtaconfig import DatabaseAccess
 
@@ -23,9 +25,9 @@ class Dovecot:
 
     def __init__(self, layout: Layout, ports: Ports, settings: Settings,
                  certificates: Certificates, access: DatabaseAccess,
-                 doveadm_api_key: str) -> None:
+                 doveadm_api_key: str, auth_policy_nonce: str) -> None:
         self.layout, self.ports, self.access = layout, ports, access
-        self.doveadm_api_key = doveadm_api_key
+        self.doveadm_api_key, self.auth_policy_nonce = doveadm_api_key, auth_policy_nonce
         self.settings, self.certificates = settings, certificates
         self.directory = layout.component(self.name)
         self.config = self.directory / "dovecot.conf"
@@ -58,16 +60,21 @@ class Dovecot:
         (self.directory / "state").mkdir(parents=True, exist_ok=True)
         # The files the deployed dovecot.conf includes, in the stack's own directory;
         # Dovecot's dict process runs as its internal user.
-        for name, content in mtaconfig.dovecot_files(self.settings, self.access,
-                                                     str(self.directory)).items():
+        files = mtaconfig.dovecot_files(self.settings, self.access, str(self.directory))
+        files[mtaconfig.DOVECOT_PASSDB_LUA] = role_file(
+            "dovecot", mtaconfig.DOVECOT_PASSDB_LUA).read_text()
+        for name, content in files.items():
+            # As deployed: root's, readable by Dovecot's own processes (group dovecot).
             path = self.directory / name
             path.write_text(content)
-            path.chmod(0o600)
-            if name == "dovecot-dict-sql.conf.ext":
-                chown(path, "dovecot")
+            path.chmod(0o640)
+            os.chown(path, 0, grp.getgrnam("dovecot").gr_gid)
         api_conf = self.directory / "doveadm-api.conf.ext"
         api_conf.write_text(f"doveadm_api_key = {self.doveadm_api_key}\n")
         api_conf.chmod(0o600)
+        policy_conf = self.directory / "auth-policy.conf.ext"
+        policy_conf.write_text(f"auth_policy_hash_nonce = {self.auth_policy_nonce}\n")
+        policy_conf.chmod(0o600)
         render_role_template("dovecot", "dovecot.conf.j2", self.config, {
             # An instance of its own on loopback ports; the role's defaults (TLS, mailboxes,
             # plugins) apply as they are.
@@ -83,5 +90,6 @@ class Dovecot:
             "dovecot_lmtp_socket": str(self.lmtp_socket),
             "dovecot_auth_socket": str(self.auth_socket),
             "dovecot_doveadm_http_port": self.ports.doveadm,
+            "dovecot_auth_policy_url": f"http://{HOST}:{self.ports.auth_policy}/",
             "dovecot_quota_status": True,  # bench/policy_bench.py measures against it
         })

@@ -82,3 +82,8 @@ def _write(target: Path, text: str, mode: int) -> Path:
     target.write_text(text)
     target.chmod(mode)
     return target
+
+
+def role_file(role: str, name: str) -> Path:
+    """ansible/roles/ROLE/files/NAME, which the role copies as it is."""
+    return ROLES / role / "files" / name

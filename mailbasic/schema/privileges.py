@@ -78,6 +78,15 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         "queue_links": _APPEND,
         "smtp_sessions": _UPSERT,
         "smtp_auth_attempts": _APPEND,
+        # `mailbasic auth-policy`: the brute-force defence's counters, blocks and known
+        # clients (its purge deletes the old ones).
+        "login_failures": _CHANGE,
+        "auth_blocks": _CHANGE,
+        "auth_known_clients": _CHANGE,
+        # A leaked password that sends spam (mailbasic/abuse/): its incidents, and the
+        # automatic stop of its SMTP AUTH (the row lock that counts them needs UPDATE).
+        "sending_incidents": _APPEND,
+        "mailboxes (submission_suspended_at, submission_suspended_reason)": "UPDATE",
     },
     # `mailbasic portal`: the customer pages and, in the same process, the admin API
     # (/api/v1), which provisions customers and mailboxes. Everything goes through the
@@ -116,6 +125,8 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         "recovery_codes": _UPSERT,
         "portal_tokens": _UPSERT,
         "login_failures": _CHANGE,
+        "auth_blocks": _APPEND,            # the defence shared with Dovecot's logins
+        "auth_known_clients": _UPSERT,
         "audit_events": _APPEND,
         # The API's tokens: checked, and their last use noted (the CLI makes them).
         "api_tokens": _READ,

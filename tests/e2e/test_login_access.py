@@ -1,7 +1,8 @@
 """Suspension and per-protocol access through the real Dovecot and Postfix: a suspended
-mailbox still receives mail but no login works (IMAP, POP3, SMTP AUTH, the portal), its
-open sessions are closed, each protocol can be denied alone, and no cached login outlives
-a change (Dovecot's auth cache is flushed), nor does an old password after a new one."""
+mailbox still receives mail but no login works (IMAP, POP3, SMTP AUTH), its open sessions
+are closed, each protocol can be denied alone, and no cached login outlives a change
+(Dovecot's auth cache is flushed), nor does an old password after a new one. The portal's
+side is tests/integration/test_suspension_api_portal.py."""
 
 from __future__ import annotations
 
@@ -93,7 +94,15 @@ def test_a_suspended_mailbox_receives_but_no_login_works(postfix, login, tls_con
     session = imaplib.IMAP4_SSL(HOST, postfix.ports.imaps, ssl_context=tls_context)
     session.login(user, PASSWORD)
     session.select("INBOX")
+    sending = smtplib.SMTP(HOST, postfix.ports.submission, timeout=30)
+    sending.starttls(context=tls_context)
+    sending.login(user, PASSWORD)
     assert "suspended" in cli.ok("mailbox", "suspend", user, "--reason", "unpaid").stdout
+    # The SMTP session authenticated before sends nothing more (the policy daemon).
+    with sending, pytest.raises(smtplib.SMTPRecipientsRefused) as refusal:
+        sending.sendmail(user, ["someone@remote.example"], b"Subject: x\r\n\r\nx\r\n")
+    code, text = refusal.value.recipients["someone@remote.example"]
+    assert code == 554 and b"the mailbox is suspended" in text
     refused = imap_login(postfix, tls_context, user)
     assert "suspended" in refused, refused          # the owner is told why
     assert pop3_login(postfix, tls_context, user) != "OK"
@@ -133,6 +142,9 @@ def test_each_protocol_can_be_denied_alone(postfix, login, tls_context):
 def test_an_old_password_stops_working_at_once_after_a_change(postfix, login, tls_context):
     cli, user = login
     assert imap_login(postfix, tls_context, user) == "OK"    # now in Dovecot's cache
+    # The cache holds the password that worked, for that password only.
+    assert imap_login(postfix, tls_context, user, "not the password") != "OK"
+    assert imap_login(postfix, tls_context, user) == "OK"
     cli.ok("mailbox", "passwd", user, "--password-stdin", input="a brand new secret\n")
     assert imap_login(postfix, tls_context, user) != "OK"
     assert imap_login(postfix, tls_context, user, "a brand new secret") == "OK"

@@ -10,6 +10,7 @@ import json
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from mailbasic.errors import MailbasicError
 
 TIMEOUT_SECONDS = 600
+USERS_RETRY_SECONDS = 1.0
 READ_CHARACTERS = 64 * 1024
 
 
@@ -86,8 +88,14 @@ class Doveadm:
         self.run("expunge", "-u", user, *query)
 
     def users(self) -> list[str]:
-        """Every user Dovecot's userdb iterates (the mailboxes' primary addresses)."""
-        return self.run("user", "*").split()
+        """Every user Dovecot's userdb iterates (the mailboxes' primary addresses). Asked
+        once more after a failure: right after a PostgreSQL restart, the first query of
+        each of Dovecot's auth workers fails on its dead pooled connection."""
+        try:
+            return self.run("user", "*").split()
+        except DoveadmError:
+            time.sleep(USERS_RETRY_SECONDS)
+            return self.run("user", "*").split()
 
 
 def _json_array_items(stream: io.TextIOBase) -> Iterator[dict]:

@@ -28,13 +28,15 @@ class Ports:
     https: int   # nginx in front of the customer portal
     doveadm: int  # Dovecot's doveadm HTTP API
     auth_policy: int  # `mailbasic auth-policy` (Dovecot's HTTP client needs TCP)
+    managesieve: int  # `mailbasic managesieve` (RFC 5804; 4190 deployed)
 
     @classmethod
     def fixed(cls) -> Ports:
         """The ports `make run` uses: high, memorable, none of the privileged mail ports."""
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
                    imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310,
-                   https=10443, doveadm=10426, auth_policy=10045)
+                   https=10443, doveadm=11426, auth_policy=11045,
+                   managesieve=10190)
 
     @classmethod
     def free(cls) -> Ports:

@@ -20,6 +20,7 @@ DEBIAN_PACKAGES := \
 	clamav clamav-daemon \
 	libmilter-dev openssl ca-certificates procps \
 	nginx \
+	sieve-connect \
 	chromium chromium-driver
 
 # The reference milters the benchmark compares against.

@@ -159,6 +159,14 @@ class Settings:
     portal_invite_hours: int = 72
     portal_session_minutes: int = 60
     portal_threads: int = 16
+    # The ports mail clients use on service_host_names()[0], as the portal's
+    # autoconfiguration (Thunderbird, Outlook) names them: implicit TLS and STARTTLS.
+    client_imaps_port: int = 993
+    client_imap_port: int = 143
+    client_pop3s_port: int = 995
+    client_pop3_port: int = 110
+    client_submissions_port: int = 465
+    client_submission_port: int = 587
     policy_socket: str = "inet:10040@127.0.0.1"
     policy_checks: tuple[str, ...] = ("size", "srs_sender", "sending_login", "sender_login",
                                       "rate_limit", "recipient", "inactive", "quota",
@@ -188,6 +196,13 @@ class Settings:
     auth_forget_hours: int = 24
     auth_known_client_days: int = 90
     auth_trusted_networks: tuple[str, ...] = ()
+    # `mailbasic managesieve`: RFC 5804 on managesieve_socket, logins checked by Dovecot's
+    # auth on its client socket (Postfix's SMTP AUTH one), TLS with the mail servers'
+    # certificate; the active script is the mailbox's filters.
+    managesieve_socket: str = "inet:4190@0.0.0.0"
+    managesieve_auth_socket: str = "/var/spool/postfix/private/auth"
+    managesieve_certificate: str = "/etc/mailbasic/tls/mail.crt"
+    managesieve_key: str = "/etc/mailbasic/tls/mail.key"
     # Vacation replies leave through the local Postfix's sendmail (pickup), so they are
     # queued and retried like any mail; config_directory selects a non-default instance.
     sendmail_path: str = "/usr/sbin/sendmail"
@@ -605,6 +620,12 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("portal", "session_minutes"): ("portal_session_minutes",
                                     _whole_number(5, 24 * 60, "a number of minutes")),
     ("portal", "threads"): ("portal_threads", _whole_number(1, 256, "a number of threads")),
+    ("client_ports", "imaps"): ("client_imaps_port", _port),
+    ("client_ports", "imap"): ("client_imap_port", _port),
+    ("client_ports", "pop3s"): ("client_pop3s_port", _port),
+    ("client_ports", "pop3"): ("client_pop3_port", _port),
+    ("client_ports", "submissions"): ("client_submissions_port", _port),
+    ("client_ports", "submission"): ("client_submission_port", _port),
     ("delivery_log", "file"): ("delivery_log_file", _absolute_path),
     ("delivery_log", "start"): ("delivery_log_start", _log_start),
     ("delivery_log", "batch_lines"): ("delivery_log_batch_lines",
@@ -642,6 +663,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
                                       _whole_number(1, 30 * 24, "a number of hours")),
     ("auth_policy", "known_client_days"): ("auth_known_client_days", _days),
     ("auth_policy", "trusted_networks"): ("auth_trusted_networks", _networks),
+    ("managesieve", "socket"): ("managesieve_socket", _inet_socket),
+    ("managesieve", "auth_socket"): ("managesieve_auth_socket", _absolute_path),
+    ("managesieve", "certificate"): ("managesieve_certificate", _absolute_path),
+    ("managesieve", "key"): ("managesieve_key", _absolute_path),
     ("inactivity", "deactivate_after_days"): ("deactivate_after_days", _days),
     ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),

@@ -82,6 +82,13 @@ def dovecot(auth_policy: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
+def managesieve(dovecot: Stack) -> Stack:
+    """`mailbasic managesieve` on stack.ports.managesieve; logins through Dovecot's auth."""
+    start(dovecot.managesieve)
+    return dovecot
+
+
+@pytest.fixture(scope="session")
 def milter(spamd: Stack, clamd: Stack, postgres: Stack) -> Stack:
     start(postgres.milter)
     return postgres

@@ -66,6 +66,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Answer Postfix's lookups of domains, mailboxes, aliases and sender logins "
                 "on\nlookups.socket (foreground)."),
     "mailbox": ("mailbox", "group", "Mailboxes, named by their primary address."),
+    "managesieve": ("managesieve", "command",
+                    "Serve ManageSieve on managesieve.socket: the active script is the "
+                    "mailbox's filters\n(foreground)."),
     "milter": ("milter", "command",
                "Serve Postfix's milter connections on the configured socket (runs in "
                "foreground)."),

@@ -82,7 +82,12 @@ class Stack:
                      "doveadm_api_url": f"http://{HOST}:{ports.doveadm}/doveadm/v1",
                      "doveadm_api_key": doveadm_api_key,
                      # nginx's address: invitation and support links start with it.
-                     "portal_base_url": f"https://{HOST}:{ports.https}", **overrides}
+                     "portal_base_url": f"https://{HOST}:{ports.https}",
+                     # The portal's autoconfiguration names the stack's own mail ports.
+                     "client_imaps_port": ports.imaps, "client_imap_port": ports.imap,
+                     "client_pop3s_port": ports.pop3s, "client_pop3_port": ports.pop3,
+                     "client_submissions_port": ports.smtps,
+                     "client_submission_port": ports.submission, **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
                                  mail_root=str(self.layout.mail),
@@ -101,7 +106,8 @@ class Stack:
                                  spamd_host=HOST, spamd_port=ports.spamd,
                                  auth_policy_socket=f"inet:{ports.auth_policy}@{HOST}",
                                  clamd_host=HOST, clamd_port=ports.clamd,
-                                 portal_socket=f"unix:{portal_socket}", **overrides)
+                                 portal_socket=f"unix:{portal_socket}",
+                                 **self._managesieve_settings(), **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs
         # no database at all. The admin's settings (layout.config_file) are the CLI's.
         self.daemon_settings = replace(self.settings, database_url=self.postgres.url(
@@ -126,6 +132,9 @@ class Stack:
         # logins while it does not answer.
         self.auth_policy = TcpServiceDaemon(self.layout, "auth-policy", daemons_config,
                                             ports.auth_policy)
+        # As the admin's config: it writes the scripts' table, no component role's.
+        self.managesieve = TcpServiceDaemon(self.layout, "managesieve",
+                                            self.layout.config_file, ports.managesieve)
         self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
         self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
         self.delivery_log = LogReaderDaemon(self.layout, "delivery-log", daemons_config)
@@ -137,6 +146,15 @@ class Stack:
         self.nginx = Nginx(self.layout, ports.https, self.certificates, portal_socket,
                            Path(__file__).resolve().parents[1] / "portal" / "static",
                            f"mail.{self.state.service_domain}")
+
+    def _managesieve_settings(self) -> dict[str, Any]:
+        """On its loopback port, logins through the auth socket Postfix uses."""
+        certificates = Certificates(self.layout.tls)
+        return {"managesieve_socket": f"inet:{self.ports.managesieve}@{HOST}",
+                "managesieve_auth_socket": str(self.layout.component("dovecot")
+                                               / "auth-postfix"),
+                "managesieve_certificate": str(certificates.certificate),
+                "managesieve_key": str(certificates.key)}
 
     def _secret(self, purpose: bytes) -> bytes:
         """32 bytes for one purpose, derived from the stack's database password."""
@@ -150,7 +168,7 @@ class Stack:
     def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
                 self.lookups, self.auth_policy, self.dovecot, self.postfix,
-                self.delivery_log, self.portal, self.nginx]
+                self.delivery_log, self.portal, self.nginx, self.managesieve]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -186,7 +204,7 @@ class Stack:
             self.start_database()
             for server in (self.milter, self.policy, self.srs, self.lookups,
                            self.auth_policy, self.dovecot, self.postfix, self.delivery_log,
-                           self.portal, self.nginx):
+                           self.portal, self.nginx, self.managesieve):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -225,6 +243,7 @@ class Stack:
             f"  mailbasic srs        {self.srs.socket}",
             f"  mailbasic lookups    {self.lookups.socket}",
             f"  mailbasic auth-policy http://{HOST}:{p.auth_policy}/ (Dovecot's logins)",
+            f"  ManageSieve          {HOST}:{p.managesieve} (STARTTLS; mailbasic managesieve)",
             f"  customer portal      {self.nginx.url}/ (nginx; mailbasic portal on "
             f"{self.portal.socket})",
             f"  delivery record      mailbasic delivery-log reads {self.layout.log('postfix')}",

@@ -47,6 +47,7 @@ from mailbasic.schema.rules import (
     Vacation,
     VacationReply,
 )
+from mailbasic.schema.sieve import SieveScript
 from mailbasic.schema.sms import OutboxState, SmsOutbox, SmsRule, SmsRuleKind, SmsSettings
 from mailbasic.schema.smtplog import SmtpRecipient, SmtpTransaction
 from mailbasic.schema.usage import DovecotLogin, QuotaUsage, RateCounter
@@ -90,6 +91,7 @@ __all__ = [
     "SenderList",
     "SenderListEntry",
     "SendingIncident",
+    "SieveScript",
     "SmsOutbox",
     "SmsRule",
     "SmsRuleKind",

@@ -14,6 +14,7 @@ from mailbasic.portal.views import (
     account,
     app_passwords,
     auth,
+    autoconfig,
     dry_run,
     filters,
     mail_log,
@@ -25,7 +26,8 @@ from mailbasic.portal.views import (
 
 BLUEPRINTS = (auth.blueprint, account.blueprint, mailboxes.blueprint, security.blueprint,
               mail_log.blueprint, rules.blueprint, filters.blueprint, dry_run.blueprint,
-              services.blueprint, app_passwords.blueprint)
+              services.blueprint, app_passwords.blueprint,
+              autoconfig.blueprint)
 MENU: tuple[tuple[str, Any], ...] = (
     ("account.overview", lazy_gettext("Overview")),
     ("mailboxes.index", lazy_gettext("Mailboxes")),

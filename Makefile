@@ -10,7 +10,8 @@ ANSIBLE_PACKAGES := 'ansible==12.3.0' 'ansible-lint==26.10.1'
 STACK_DIR ?= .stack
 
 # Servers the service runs on, tools the tests use, headers the Python packages build on;
-# nginx in front of the customer portal, Debian's chromium for the portal's browser tests.
+# nginx in front of the customer portal, SOGo (webmail, address book, calendar) with its
+# memcached, Debian's chromium for the browser tests.
 DEBIAN_PACKAGES := \
 	postgresql libpq-dev \
 	postfix \
@@ -21,6 +22,7 @@ DEBIAN_PACKAGES := \
 	libmilter-dev openssl ca-certificates procps \
 	nginx \
 	sieve-connect \
+	sogo memcached \
 	chromium chromium-driver
 
 # The reference milters the benchmark compares against.

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -203,6 +203,10 @@ class Settings:
     managesieve_auth_socket: str = "/var/spool/postfix/private/auth"
     managesieve_certificate: str = "/etc/mailbasic/tls/mail.crt"
     managesieve_key: str = "/etc/mailbasic/tls/mail.key"
+    # The name of the active script when filters or a vacation were set elsewhere (CLI,
+    # portal). SOGo activates its script ("sogo") only when no other is active: name it
+    # "sogo" where SOGo is the webmail.
+    managesieve_default_script: str = "mailbasic"
     # Vacation replies leave through the local Postfix's sendmail (pickup), so they are
     # queued and retried like any mail; config_directory selects a non-default instance.
     sendmail_path: str = "/usr/sbin/sendmail"
@@ -222,6 +226,12 @@ class Settings:
     # last IMAP or POP3 login, its creation or its reactivation, whichever is latest.
     deactivate_after_days: int = 90
     delete_mail_after_days: int = 183
+    # The webmail's (SOGo's) contacts and calendars go after this long without a webmail
+    # login (mailboxes.last_webmail_login_at).
+    delete_groupware_after_days: int = 183
+    # Dovecot's IMAP listener that only the webmail uses (dovecot_webmail_imap_address):
+    # a login there is a webmail login, allowed by the mailbox's webmail switch.
+    webmail_imap_address: str = "127.0.0.143"
     spam_max_age_days: int = 30
     # doveadm as the jobs run it; a non-default Dovecot instance adds "-c", its config.
     doveadm_command: tuple[str, ...] = ("doveadm",)
@@ -576,6 +586,13 @@ _max_delay = _whole_number(1, 60, "a number of seconds")
 _block_failures = _whole_number(1, 10_000, "a number of failures")
 
 
+def _ip_address(value: Any) -> str:
+    try:
+        return str(ip_address(_string(value)))
+    except ValueError:
+        raise ValueError("must be an IP address") from None
+
+
 # (section, key) in the TOML file -> (Settings field, parser)
 _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("database", "url"): ("database_url", _database_url),
@@ -667,9 +684,12 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("managesieve", "auth_socket"): ("managesieve_auth_socket", _absolute_path),
     ("managesieve", "certificate"): ("managesieve_certificate", _absolute_path),
     ("managesieve", "key"): ("managesieve_key", _absolute_path),
+    ("managesieve", "default_script"): ("managesieve_default_script", _string),
     ("inactivity", "deactivate_after_days"): ("deactivate_after_days", _days),
     ("inactivity", "delete_mail_after_days"): ("delete_mail_after_days", _days),
+    ("inactivity", "delete_groupware_after_days"): ("delete_groupware_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
+    ("groupware", "imap_address"): ("webmail_imap_address", _ip_address),
     ("dovecot", "doveadm"): ("doveadm_command", _command),
     ("dovecot", "api_url"): ("doveadm_api_url", _http_url),
     ("dovecot", "api_key"): ("doveadm_api_key", _string),

@@ -137,6 +137,16 @@ def portal(postgres: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
+def sogo(postfix: Stack, managesieve: Stack, portal: Stack) -> Stack:
+    """The webmail (SOGo) as browsers and CalDAV/CardDAV clients reach it: nginx with TLS
+    at stack.nginx.url + "/SOGo", reading mail on Dovecot's webmail listener, sending
+    through submission, filters through ManageSieve. Its logins are the stack's
+    mailboxes (make them with names of their own)."""
+    start(postfix.sogo)
+    return postfix
+
+
+@pytest.fixture(scope="session")
 def spamd(stack: Stack) -> Stack:
     start(stack.spamd)
     return stack

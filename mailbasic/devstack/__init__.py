@@ -22,8 +22,9 @@ from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
 from mailbasic.devstack.nginx import WORKER_GROUP, Nginx
 from mailbasic.devstack.postfix import Postfix
-from mailbasic.devstack.postgres import Postgres
+from mailbasic.devstack.postgres import DATABASE, Postgres
 from mailbasic.devstack.process import StackError
+from mailbasic.devstack.sogo import Sogo
 from mailbasic.devstack.spamd import Spamd
 from mailbasic.devstack.tls import Certificates
 from mailbasic.mtaconfig import DatabaseAccess
@@ -118,6 +119,9 @@ class Stack:
         # The portal logs in as its own role; only its config holds the cookie key.
         self.portal_settings = replace(self.settings, database_url=self.postgres.url(
             role=ComponentRole.PORTAL.value), portal_secret_key=portal_secret)
+        # ManageSieve logs in as its own role: the scripts, filters and vacation only.
+        self.managesieve_settings = replace(self.settings, database_url=self.postgres.url(
+            role=ComponentRole.MANAGESIEVE.value))
         self.certificates = Certificates(self.layout.tls)
         self.dovecot = Dovecot(self.layout, ports, self.settings, self.certificates,
                                self.component_access(ComponentRole.DOVECOT), doveadm_api_key,
@@ -132,9 +136,9 @@ class Stack:
         # logins while it does not answer.
         self.auth_policy = TcpServiceDaemon(self.layout, "auth-policy", daemons_config,
                                             ports.auth_policy)
-        # As the admin's config: it writes the scripts' table, no component role's.
         self.managesieve = TcpServiceDaemon(self.layout, "managesieve",
-                                            self.layout.config_file, ports.managesieve)
+                                            self.layout.root / "managesieve.toml",
+                                            ports.managesieve)
         self.srs = ServiceDaemon(self.layout, "srs", self.layout.root / "srs.toml")
         self.lookups = ServiceDaemon(self.layout, "lookups", self.layout.root / "lookups.toml")
         self.delivery_log = LogReaderDaemon(self.layout, "delivery-log", daemons_config)
@@ -145,16 +149,34 @@ class Stack:
                                     group=WORKER_GROUP)
         self.nginx = Nginx(self.layout, ports.https, self.certificates, portal_socket,
                            Path(__file__).resolve().parents[1] / "portal" / "static",
-                           f"mail.{self.state.service_domain}")
+                           f"mail.{self.state.service_domain}", f"{HOST}:{ports.sogo}")
+        self.sogo = Sogo(self.layout, ports.sogo, self._sogo_values())
 
     def _managesieve_settings(self) -> dict[str, Any]:
-        """On its loopback port, logins through the auth socket Postfix uses."""
+        """On its loopback port, logins through Dovecot's auth socket for it, as deployed
+        (the dovecot role's dovecot_managesieve_auth_socket, in Dovecot's run directory)."""
         certificates = Certificates(self.layout.tls)
         return {"managesieve_socket": f"inet:{self.ports.managesieve}@{HOST}",
-                "managesieve_auth_socket": str(self.layout.component("dovecot")
-                                               / "auth-postfix"),
+                "managesieve_auth_socket": str(self.layout.component("dovecot") / "run"
+                                               / "auth-managesieve"),
                 "managesieve_certificate": str(certificates.certificate),
-                "managesieve_key": str(certificates.key)}
+                "managesieve_key": str(certificates.key),
+                # SOGo, the stack's webmail, saves its filters as the script "sogo".
+                "managesieve_default_script": "sogo"}
+
+    def _sogo_values(self) -> dict[str, Any]:
+        """The webmail logs in to the stack's database as its own role, reads mail on
+        Dovecot's webmail listener, sends through submission, filters through
+        ManageSieve: the deployment's paths on the stack's ports."""
+        return {"sogo_database_host": HOST, "sogo_database_port": self.ports.postgres,
+                "sogo_database_name": DATABASE,
+                "sogo_database_user": ComponentRole.SOGO.value,
+                "sogo_database_password": self.component_passwords[ComponentRole.SOGO.value],
+                "sogo_imap_host": self.settings.webmail_imap_address,
+                "sogo_imap_port": self.ports.webmail_imap,
+                "sogo_smtp_host": HOST, "sogo_smtp_port": self.ports.submission,
+                "sogo_sieve_host": HOST, "sogo_sieve_port": self.ports.managesieve,
+                "sogo_mail_domain": self.state.service_domain, "sogo_workers": 3}
 
     def _secret(self, purpose: bytes) -> bytes:
         """32 bytes for one purpose, derived from the stack's database password."""
@@ -168,7 +190,7 @@ class Stack:
     def servers(self) -> list[Server]:
         return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
                 self.lookups, self.auth_policy, self.dovecot, self.postfix,
-                self.delivery_log, self.portal, self.nginx, self.managesieve]
+                self.delivery_log, self.portal, self.nginx, self.managesieve, self.sogo]
 
     def prepare(self) -> None:
         """Directories, state, the mailbasic config and certificates; starts nothing."""
@@ -182,7 +204,8 @@ class Stack:
                                (self.milter.config, self.daemon_settings),
                                (self.srs.config, self.srs_settings),
                                (self.lookups.config, self.lookup_settings),
-                               (self.portal.config, self.portal_settings)):
+                               (self.portal.config, self.portal_settings),
+                               (self.managesieve.config, self.managesieve_settings)):
             path.write_text(render_settings(settings))
             path.chmod(0o600)
         self.certificates.create(f"mail.{self.state.service_domain}")
@@ -204,7 +227,7 @@ class Stack:
             self.start_database()
             for server in (self.milter, self.policy, self.srs, self.lookups,
                            self.auth_policy, self.dovecot, self.postfix, self.delivery_log,
-                           self.portal, self.nginx, self.managesieve):
+                           self.portal, self.nginx, self.managesieve, self.sogo):
                 started.append(server)
                 server.launch()
                 server.wait_ready()
@@ -244,6 +267,8 @@ class Stack:
             f"  mailbasic lookups    {self.lookups.socket}",
             f"  mailbasic auth-policy http://{HOST}:{p.auth_policy}/ (Dovecot's logins)",
             f"  ManageSieve          {HOST}:{p.managesieve} (STARTTLS; mailbasic managesieve)",
+            f"  webmail (SOGo)       {self.nginx.url}/SOGo/ (CalDAV/CardDAV at "
+            f"{self.nginx.url}/SOGo/dav/)",
             f"  customer portal      {self.nginx.url}/ (nginx; mailbasic portal on "
             f"{self.portal.socket})",
             f"  delivery record      mailbasic delivery-log reads {self.layout.log('postfix')}",

@@ -80,6 +80,8 @@ class Dovecot:
             # plugins) apply as they are.
             "dovecot_listen": HOST, "dovecot_imap_port": self.ports.imap,
             "dovecot_imaps_port": self.ports.imaps, "dovecot_pop3_port": self.ports.pop3,
+            "dovecot_webmail_imap_address": self.settings.webmail_imap_address,
+            "dovecot_webmail_imap_port": self.ports.webmail_imap,
             "dovecot_pop3s_port": self.ports.pop3s, "dovecot_base_dir": str(self.run_dir),
             "dovecot_state_dir": str(self.directory / "state"),
             "dovecot_instance_name": f"mailbasic-{self.ports.imap}",

@@ -29,6 +29,8 @@ class Ports:
     doveadm: int  # Dovecot's doveadm HTTP API
     auth_policy: int  # `mailbasic auth-policy` (Dovecot's HTTP client needs TCP)
     managesieve: int  # `mailbasic managesieve` (RFC 5804; 4190 deployed)
+    sogo: int  # the webmail's sogod (behind nginx at /SOGo)
+    webmail_imap: int  # Dovecot's IMAP listener for the webmail alone
 
     @classmethod
     def fixed(cls) -> Ports:
@@ -36,7 +38,7 @@ class Ports:
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
                    imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310,
                    https=10443, doveadm=11426, auth_policy=11045,
-                   managesieve=10190)
+                   managesieve=10190, sogo=10200, webmail_imap=11143)
 
     @classmethod
     def free(cls) -> Ports:

@@ -36,9 +36,11 @@ class Nginx:
     name = "nginx"
 
     def __init__(self, layout: Layout, port: int, certificates: Certificates,
-                 portal_socket: Path, static: Path, hostname: str) -> None:
-        """`static`: the portal's static files (mailbasic/portal/static of the package)."""
+                 portal_socket: Path, static: Path, hostname: str, sogo: str) -> None:
+        """`static`: the portal's static files (mailbasic/portal/static of the package);
+        `sogo`: the webmail's host:port."""
         self.layout, self.port, self.certificates = layout, port, certificates
+        self.sogo = sogo
         self.portal_socket, self.static, self.hostname = portal_socket, static, hostname
         self.directory = layout.component(self.name)
         self.config = self.directory / "nginx.conf"
@@ -100,6 +102,7 @@ class Nginx:
             "nginx_portal_socket": str(self.portal_socket),
             "nginx_portal_static_dir": str(self._static_for_workers()),
             "nginx_yardstick_dir": str(yardstick),
+            "nginx_sogo_upstream": self.sogo,
         }
 
     def _static_for_workers(self) -> Path:

@@ -10,6 +10,7 @@ from psycopg2 import sql
 
 from mailbasic.devstack.layout import HOST, Layout
 from mailbasic.devstack.process import StackError, as_user, chown, run, start_daemon, wait_until
+from mailbasic.schema.privileges import ADMIN_MEMBER_OF
 
 USER = "postgres"
 DATABASE = "mailbasic"
@@ -91,6 +92,9 @@ class Postgres:
             self._ensure_role(cursor, ROLE, self.password, "CREATEDB")
             for role, password in self.component_passwords.items():
                 self._ensure_role(cursor, role, password)
+            for member_of in ADMIN_MEMBER_OF:
+                cursor.execute(sql.SQL("GRANT {} TO {}").format(
+                    sql.Identifier(member_of.value), sql.Identifier(ROLE)))
         connection.close()
         self.create_database(DATABASE)
 

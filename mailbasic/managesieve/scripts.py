@@ -5,20 +5,26 @@ The active script is the mailbox's filters: PUTSCRIPT onto it and SETACTIVE stor
 text through rules.service.set_filters, the code of `rules filter import`, so a script
 the milter cannot run is refused with its line and reason, and GETSCRIPT of it returns
 the canonical Sieve the milter runs. Filters set elsewhere (CLI, portal) with no script
-named active appear as the active script DEFAULT_NAME.
+named active appear as the active script DEFAULT_NAME (or the configured name).
+
+A vacation in the active script is the mailbox's vacation setting instead
+(managesieve/vacation.py), set and turned off through rules.service as the portal does;
+GETSCRIPT of the active script shows it with the filters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbasic.accounts import get_mailbox
 from mailbasic.errors import MailbasicError
-from mailbasic.rules import service
-from mailbasic.schema import Mailbox, MailboxRules, SieveScript
+from mailbasic.managesieve.vacation import Setting, VacationRefused, join, split
+from mailbasic.rules import service, sieve
+from mailbasic.schema import Mailbox, MailboxRules, SieveScript, Vacation
 from mailbasic.schema.rules import MAX_FILTER_SCRIPT
 from mailbasic.schema.sieve import MAX_DRAFT, MAX_SCRIPT_NAME
 
@@ -43,26 +49,28 @@ class Listed:
 class Scripts:
     """The scripts of one mailbox (named by its primary address, Dovecot's login)."""
 
-    def __init__(self, session: Session, mailbox_name: str) -> None:
+    def __init__(self, session: Session, mailbox_name: str,
+                 default_name: str = DEFAULT_NAME) -> None:
         self.session, self.mailbox_name = session, mailbox_name
+        self.default_name = default_name   # settings.managesieve_default_script
         self.mailbox: Mailbox = get_mailbox(session, mailbox_name, lock=True)
 
     def listing(self) -> list[Listed]:
         rows = self._rows()
         found = [Listed(row.name, row.active) for row in rows]
-        if self._filters() and not any(row.active for row in rows):
-            found.insert(0, Listed(DEFAULT_NAME, True))
+        if self._active_text() and not any(row.active for row in rows):
+            found.insert(0, Listed(self.default_name, True))
         return found
 
     def text_of(self, name: str) -> str:
         if name and name == self._active_name():
-            return self._filters()
+            return self._active_text()
         return self._row(name).draft
 
     def check(self, text: str) -> None:
         """Refused as PUTSCRIPT onto the active script would be; nothing stays."""
         with self.session.begin_nested() as savepoint:
-            self._set_filters(text)
+            self._set_active(text)
             savepoint.rollback()
 
     def put(self, name: str, text: str) -> None:
@@ -70,7 +78,7 @@ class Scripts:
         if len(text) > MAX_DRAFT:
             raise Refusal(f"a script of at most {MAX_DRAFT} characters", "QUOTA/MAXSIZE")
         if name == self._active_name():
-            self._set_filters(text)
+            self._set_active(text)
             return
         self.check(text)  # a draft the milter could not run would fail at SETACTIVE
         row = self._find(name) or self._new_row(name)
@@ -84,8 +92,8 @@ class Scripts:
             return
         text = self._row(name).draft if name else ""
         if current:
-            self._deactivate(current, self._filters())
-        self._set_filters(text)
+            self._deactivate(current, self._active_text())
+        self._set_active(text)
         if name:
             row = self._row(name)
             row.draft, row.active = "", True
@@ -113,11 +121,39 @@ class Scripts:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _set_filters(self, text: str) -> None:
+    def _set_active(self, text: str) -> None:
+        """The filters and the vacation setting from the active script's text."""
         try:
-            service.set_filters(self.session, self.mailbox_name, text)
-        except MailbasicError as error:
+            script = sieve.parse(text, vacation_dates=True)
+            filters, vacation = split(script, self._own_addresses(), date.today())
+            service.set_filters(self.session, self.mailbox_name,
+                                sieve.render(filters) if filters.commands else "")
+        except (MailbasicError, VacationRefused) as error:
             raise Refusal(str(error)) from None
+        if vacation is None:
+            if self.session.get(Vacation, self.mailbox.id) is not None:
+                service.clear_vacation(self.session, self.mailbox_name)
+            return
+        try:
+            service.set_vacation(self.session, self.mailbox_name, vacation.first_day,
+                                 vacation.last_day, vacation.subject, vacation.text,
+                                 vacation.interval_days)
+        except MailbasicError as error:
+            raise Refusal(f"line {vacation.line}: vacation: {error}") from None
+
+    def _active_text(self) -> str:
+        """The active script: the filters, and the mailbox's vacation before them."""
+        filters, row = self._filters(), self.session.get(Vacation, self.mailbox.id)
+        if row is None:
+            return filters  # exactly what `rules filter export` prints
+        setting = Setting(row.first_day, row.last_day, row.subject, row.body,
+                          row.interval_days, 0)
+        addresses = [self.mailbox.name] + sorted(
+            self._own_addresses() - {self.mailbox.name.lower()})
+        return sieve.render(join(sieve.parse(filters), setting, addresses))
+
+    def _own_addresses(self) -> set[str]:
+        return {address.email.lower() for address in self.mailbox.addresses}
 
     def _deactivate(self, name: str, text: str) -> None:
         row = self._find(name) or self._new_row(name)
@@ -132,7 +168,7 @@ class Scripts:
         for row in self._rows():
             if row.active:
                 return row.name
-        return DEFAULT_NAME if self._filters() else ""
+        return self.default_name if self._active_text() else ""
 
     def _exists(self, name: str) -> bool:
         return name == self._active_name() or self._find(name) is not None

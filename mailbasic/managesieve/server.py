@@ -50,7 +50,8 @@ class Closed(Exception):
 def capabilities(tls_active: bool, logged_in: bool) -> bytes:
     """RFC 5804 1.7. SASL is empty before TLS: PLAIN is refused there anyway."""
     lines = [protocol.line("IMPLEMENTATION", "mailbasic"),
-             protocol.line("SIEVE", " ".join(sorted(sieve.CAPABILITIES))),
+             protocol.line("SIEVE", " ".join(sorted(sieve.CAPABILITIES
+                                                     | sieve.DATE_CAPABILITIES))),
              protocol.line("NOTIFY", "mailto"),
              protocol.line("MAXREDIRECTS", str(MAX_FILTER_REDIRECTS)),
              protocol.line("SASL", "PLAIN" if tls_active and not logged_in else ""),
@@ -265,7 +266,8 @@ class Connection:
         """action's result (True for None), or None once a NO went out for it."""
         assert self.login is not None
         try:
-            result = await asyncio.to_thread(_in_transaction, self.engine, self.login, action)
+            result = await asyncio.to_thread(_in_transaction, self.engine, self.login,
+                                             self.settings.managesieve_default_script, action)
         except Refusal as refusal:
             self._log_change(verb, log_name, "refused", refusal.text)
             self.writer.write(response("NO", refusal.text, refusal.code))
@@ -295,9 +297,10 @@ def _plain_login(plain: bytes) -> str:
     return parts[1].decode("utf-8", "replace") if len(parts) == 3 else "-"
 
 
-def _in_transaction(engine: Engine, login: str, action: Callable[[Scripts], Any]) -> Any:
+def _in_transaction(engine: Engine, login: str, default_name: str,
+                    action: Callable[[Scripts], Any]) -> Any:
     with db.transaction(engine) as session:
-        return action(Scripts(session, login))
+        return action(Scripts(session, login, default_name))
 
 
 def _response_line(buffer: bytes) -> tuple[str, int] | None:

@@ -66,6 +66,8 @@ def test_sentence(test: model.Test) -> str:
         size = _size(test.limit)
         return (_("the message is larger than %(size)s", size=size) if test.over
                 else _("the message is smaller than %(size)s", size=size))
+    if isinstance(test, model.CurrentDate):  # a vacation's day: never among the filters
+        raise TypeError(f"not a filter's test: {test!r}")
     sentence = _("%(what)s %(comparison)s", what=_what(test),
                        comparison=_comparison(test.match, test.keys))
     if test.comparator == "i;octet":

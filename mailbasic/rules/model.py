@@ -9,13 +9,15 @@ Pigeonhole's behaviour is the reference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal, TypeAlias, TypeGuard, get_args
 
 MatchType = Literal["is", "contains", "matches", "regex"]
 AddressPart = Literal["all", "localpart", "domain"]
 EnvelopePart = Literal["from", "to"]
 Comparator = Literal["i;ascii-casemap", "i;octet"]
+Relation = Literal["gt", "ge", "lt", "le", "eq"]  # RFC 5231's :value relations
 
 
 def is_match_type(word: str) -> TypeGuard[MatchType]:
@@ -28,6 +30,10 @@ def is_envelope_part(word: str) -> TypeGuard[EnvelopePart]:
 
 def is_comparator(word: str) -> TypeGuard[Comparator]:
     return word in get_args(Comparator)
+
+
+def is_relation(word: str) -> TypeGuard[Relation]:
+    return word in get_args(Relation)
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -103,8 +109,18 @@ class Constant:
     value: bool
 
 
+@dataclass(frozen=True)
+class CurrentDate:
+    """currentdate :value RELATION "date" "YYYY-MM-DD" (RFC 5260, 5231): only as the dates
+    of a ManageSieve client's vacation, which become the mailbox's vacation setting
+    (managesieve/vacation.py); the filters themselves have no clock and never hold one."""
+    relation: Relation
+    day: date
+    line: int = field(default=0, compare=False)
+
+
 Test: TypeAlias = (HeaderTest | AddressTest | EnvelopeTest | BodyTest | ExistsTest | SizeTest
-                   | AllOf | AnyOf | Not | Constant)
+                   | AllOf | AnyOf | Not | Constant | CurrentDate)
 
 
 # -- actions and control -------------------------------------------------------------------
@@ -145,6 +161,7 @@ class Vacation:
     days: int = 7
     subject: str = ""        # "": "Auto: " and the original subject
     addresses: tuple[str, ...] = ()  # more addresses of the owner, for "addressed directly"
+    line: int = field(default=0, compare=False)  # where a script wrote it, for refusals
 
 
 @dataclass(frozen=True)

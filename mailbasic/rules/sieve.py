@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import quote, unquote
 
 import regex
@@ -20,6 +21,9 @@ from mailbasic.rules import model
 
 CAPABILITIES = {"fileinto", "copy", "body", "regex", "mailbox", "envelope", "vacation",
                 "enotify"}
+# Only for the dates of a ManageSieve client's vacation (parse(..., vacation_dates=True)):
+# webmail (SOGo) writes them when the server offers both.
+DATE_CAPABILITIES = {"date", "relational"}
 ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from",
                    "resent-sender", "resent-to", "resent-cc", "resent-bcc", "return-path",
                    "delivered-to", "errors-to", "envelope-to", "disposition-notification-to"}
@@ -249,8 +253,10 @@ _SIMPLE_COMMANDS: dict[str, Callable[[], model.Command]] = {
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, vacation_dates: bool = False) -> None:
         self.required: set[str] = set()
+        self.vacation_dates = vacation_dates
+        self.capabilities = CAPABILITIES | (DATE_CAPABILITIES if vacation_dates else set())
 
     def need(self, capability: str, node: Node, what: str) -> None:
         if capability not in self.required:
@@ -268,11 +274,11 @@ class _Reader:
         arguments = self.sort(node, {})
         capabilities = self.strings(node, arguments, 1)[0]
         for capability in capabilities:
-            if capability not in CAPABILITIES:
+            if capability not in self.capabilities:
                 raise SieveError(node.line, N_("unsupported capability {capability} "
                                                "(supported: {supported})"),
                                  capability=repr(capability),
-                                 supported=", ".join(sorted(CAPABILITIES)))
+                                 supported=", ".join(sorted(self.capabilities)))
         self.required.update(capabilities)
 
     def block(self, nodes: list[Node]) -> model.Block:
@@ -377,7 +383,8 @@ class _Reader:
         if len(reason) != 1:
             raise SieveError(node.line,
                              N_("vacation takes one reason string, the reply's text"))
-        return model.Vacation(reason[0], days, arguments.string(":subject", ""), addresses)
+        return model.Vacation(reason[0], days, arguments.string(":subject", ""), addresses,
+                              node.line)
 
     def notify(self, node: Node) -> model.Notify:
         self.need("enotify", node, "notify")
@@ -423,6 +430,46 @@ class _Reader:
         if node.block is not None:
             raise SieveError(node.line, N_("test {test} takes no block"), test=node.name)
         return reader(node)
+
+    def test_currentdate(self, node: Node) -> model.Test:
+        """Only `currentdate :value "ge"|"le"|... "date" "YYYY-MM-DD"`: a day the vacation
+        starts or ends on (SOGo's vacation dates). Weekdays and times cannot be the
+        mailbox's vacation, which runs from one whole day to another."""
+        if not self.vacation_dates:
+            raise SieveError(node.line, N_("unsupported test {test}"), test=repr(node.name))
+        self.need("date", node, "currentdate")
+        arguments = self.sort(node, {**_MATCHING, ":value": "string", ":count": "string",
+                                     ":zone": "string"})
+        if set(arguments.tags) != {":value"}:
+            raise SieveError(node.line, N_('currentdate: only :value "ge" or "le" (a first '
+                                           'or last day of the vacation) is supported'))
+        self.need("relational", node, ":value")
+        relation = arguments.string(":value", "")
+        if not model.is_relation(relation):
+            raise SieveError(node.line, N_("currentdate :value {relation}: give ge, le, gt, "
+                                           "lt or eq"), relation=repr(relation))
+        part, keys = self.strings(node, arguments, 2)
+        if part != ["date"]:
+            raise SieveError(node.line, N_('currentdate {part}: only "date" is supported (the '
+                                           'vacation runs from one whole day to another; no '
+                                           'weekdays or times)'), part=repr(part[0] if
+                                                                             part else ""))
+        if len(keys) != 1:
+            raise SieveError(node.line, N_("currentdate takes one date, YYYY-MM-DD"))
+        try:
+            day = date.fromisoformat(keys[0]) if len(keys[0]) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise SieveError(node.line, N_("currentdate: {key} is not a date YYYY-MM-DD"),
+                             key=repr(keys[0]))
+        return model.CurrentDate(relation, day, node.line)
+
+    def test_date(self, node: Node) -> model.Test:
+        raise SieveError(node.line, N_("the date test is not supported (a vacation runs "
+                                       "whole days, not from or until a time of day)")
+                         if self.vacation_dates else N_("unsupported test {test}"),
+                         test=repr(node.name))
 
     def test_true(self, node: Node) -> model.Test:
         self.no_arguments(node)
@@ -621,8 +668,10 @@ _MATCHING: dict[str, str | None] = {":is": None, ":contains": None, ":matches": 
                                     ":regex": None, ":comparator": "string"}
 
 
-def parse(text: str) -> model.Script:
-    """The Script that TEXT means, or SieveError naming the line of the first problem."""
+def parse(text: str, *, vacation_dates: bool = False) -> model.Script:
+    """The Script that TEXT means, or SieveError naming the line of the first problem.
+    vacation_dates: currentdate tests may stand (ManageSieve, which takes them out as the
+    dates of the mailbox's vacation; what it leaves must parse without them)."""
     if len(text) > 1_000_000:
         raise SieveError(1, N_("script too long"))
     try:
@@ -630,7 +679,7 @@ def parse(text: str) -> model.Script:
     except RecursionError:
         raise SieveError(1, N_("script nested too deeply")) from None
     try:
-        return _Reader().script(nodes)
+        return _Reader(vacation_dates).script(nodes)
     except RecursionError:
         raise SieveError(1, N_("script nested too deeply")) from None
 
@@ -669,6 +718,8 @@ def _test_capabilities(test: model.Test) -> set[str]:
         return set().union(*(_test_capabilities(inner) for inner in test.tests))
     if isinstance(test, model.Not):
         return _test_capabilities(test.test)
+    if isinstance(test, model.CurrentDate):
+        return set(DATE_CAPABILITIES)
     found = {"body"} if isinstance(test, model.BodyTest) else set()
     if isinstance(test, model.EnvelopeTest):
         found.add("envelope")
@@ -742,6 +793,8 @@ def _render_test(test: model.Test) -> str:
         return f"exists {_list(test.headers)}"
     if isinstance(test, model.SizeTest):
         return f"size {':over' if test.over else ':under'} {test.limit}"
+    if isinstance(test, model.CurrentDate):
+        return f'currentdate :value "{test.relation}" "date" "{test.day.isoformat()}"'
     return _render_comparison(test)
 
 

@@ -125,6 +125,9 @@ class Mailbox(Base):
     deactivated_at: Mapped[Timestamp | None]
     last_pop3_login_at: Mapped[Timestamp | None]
     last_imap_login_at: Mapped[Timestamp | None]
+    # A login to the webmail (SOGo's IMAP login on Dovecot's webmail listener): the
+    # groupware's contacts and calendars are deleted after months without one.
+    last_webmail_login_at: Mapped[Timestamp | None]
     # The inactivity rules count from the latest of the logins, creation and reactivation;
     # mail_deleted_at records that they deleted all the mail (once per idle period).
     reactivated_at: Mapped[Timestamp | None]

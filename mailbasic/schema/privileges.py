@@ -1,9 +1,10 @@
 """Who may do what in the account database: one login role per component.
 
 The admin role (database.url of the CLI, the jobs and the migrations) owns every table.
-Postfix, Dovecot, the daemons (milter and policy) and the portal log in with roles of
-their own, which the deployment creates (the Ansible postgresql role, the local stack)
-and which `mailbasic db upgrade` grants exactly the rights below, taking away any others.
+Postfix, Dovecot, the daemons (milter and policy), the portal and ManageSieve log in with
+roles of their own, which the deployment creates (the Ansible postgresql role, the local
+stack) and which `mailbasic db upgrade` grants exactly the rights below, taking away any
+others.
 The SRS daemon has no database access at all. A leaked Postfix map then reveals a
 password that can read the lookup views and nothing else.
 """
@@ -23,6 +24,8 @@ class ComponentRole(StrEnum):
     DOVECOT = "mailbasic_dovecot"
     DAEMON = "mailbasic_daemon"      # the milter, the policy daemon and the log reader
     PORTAL = "mailbasic_portal"      # the customer portal and the admin API beside it
+    MANAGESIEVE = "mailbasic_managesieve"  # `mailbasic managesieve` (RFC 5804)
+    SOGO = "mailbasic_sogo"          # the webmail (SOGo): its own tables, and its logins
 
 
 # The daemons read the account settings but never a password hash.
@@ -140,7 +143,37 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         "smtp_auth_attempts": _READ,
         "milter_connections": _READ,
     },
+    # `mailbasic managesieve`: a logged-in client's scripts (managesieve/scripts.py), the
+    # filters and the vacation they set through the rules service, as the portal would.
+    ComponentRole.MANAGESIEVE: {
+        "domains": _READ,
+        "addresses": _READ,
+        # The ORM loads the whole row (the hash among its columns), as for the portal.
+        # SELECT ... FOR UPDATE (one command at a time per mailbox) needs an UPDATE
+        # right on some column: the one that changes nothing that matters.
+        "mailboxes": _READ,
+        "mailboxes (created_at)": "UPDATE",
+        "mailbox_rules": _UPSERT,
+        # Saving filters records the folders they file into (only ever added).
+        "delivery_folders": _APPEND,
+        "vacations": _CHANGE,           # a script without vacation turns it off
+        "sieve_scripts": _CHANGE,
+    },
+    # SOGo authenticates on its SQL user source (migration 0018) and keeps its own data
+    # (contacts, calendars, preferences, sessions) in tables it creates itself, in the
+    # schema SOGO_SCHEMA that it owns (below), never in public.
+    ComponentRole.SOGO: {
+        "sogo_users": _READ,
+    },
 }
+
+# The schema SOGo's tables live in. It is named after its role, so PostgreSQL's default
+# search_path ("$user", public) finds both its tables and the view sogo_users.
+SOGO_SCHEMA = ComponentRole.SOGO.value
+
+# The roles the admin role is a member of (the deployment grants them): SOGo's, whose
+# tables only it creates.
+ADMIN_MEMBER_OF = (ComponentRole.SOGO,)
 
 
 # Functions a role may call (PUBLIC may call none of mailbasic's: migration 0016).
@@ -183,6 +216,21 @@ def grant(connection: Connection) -> None:
             connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))
     # Nobody but the owner creates objects (PostgreSQL 15 already denies PUBLIC).
     connection.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    _sogo_schema(connection)
+
+
+def _sogo_schema(connection: Connection) -> None:
+    """SOGo's own schema, owned by its role. The admin role is a member of that role (the
+    deployment grants it): it may create the schema for it, and `jobs inactivity` may
+    delete a mailbox's contacts and calendars from SOGo's tables."""
+    member = connection.scalar(text("SELECT pg_has_role(:role, 'MEMBER')"),
+                               {"role": ComponentRole.SOGO.value})
+    if not member:
+        raise ConfigError(f"the admin role is not a member of {ComponentRole.SOGO.value}: "
+                          f"the deployment grants it (GRANT {ComponentRole.SOGO.value} TO "
+                          "the admin role) before `mailbasic db upgrade`")
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SOGO_SCHEMA}" '
+                            f'AUTHORIZATION "{ComponentRole.SOGO.value}"'))
 
 
 def _sequences_of(connection: Connection, grants: dict[str, str]) -> list[str]:

@@ -44,7 +44,8 @@ OLD = "DEFAULT@SECLEVEL=0"
 
 
 @pytest.mark.parametrize("port, starttls", [(587, "smtp"), (465, None), (993, None),
-                                            (995, None), (143, "imap"), (110, "pop3")])
+                                            (995, None), (143, "imap"), (110, "pop3"),
+                                            (4190, "sieve")])
 def test_customer_ports_refuse_tls_1_0_and_1_1(port, starttls):
     assert handshake(port, "-tls1_2", starttls=starttls)  # the client itself works
     # ... and so does its TLS 1.0 where the server allows it: port 25, opportunistic.
@@ -54,7 +55,7 @@ def test_customer_ports_refuse_tls_1_0_and_1_1(port, starttls):
 
 
 @pytest.mark.parametrize("port, starttls", [(25, "smtp"), (587, "smtp"), (465, None),
-                                            (993, None), (995, None)])
+                                            (993, None), (995, None), (4190, "sieve")])
 def test_no_port_offers_anonymous_or_export_ciphers(port, starttls):
     for ciphers in ("aNULL:@SECLEVEL=0", "EXPORT:@SECLEVEL=0", "eNULL:@SECLEVEL=0"):
         assert not handshake(port, "-tls1_2", "-cipher", ciphers, starttls=starttls)

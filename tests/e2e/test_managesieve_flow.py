@@ -6,12 +6,14 @@ with its line, drafts kept, the active script being the mailbox's filters)."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import socket
 import ssl
 import subprocess
 from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 
@@ -22,7 +24,7 @@ from tests.e2e.test_rules_flow import arrives, messages, send, settle, unique
 HOST = "127.0.0.1"
 DOMAIN = "managesieve.example"
 PASSWORD = "a long rules secret"   # test_rules_flow's helpers log in with it
-PEOPLE = ("mara.sieve", "nils.sieve", "olga.sieve", "paul.sieve")
+PEOPLE = ("mara.sieve", "nils.sieve", "olga.sieve", "paul.sieve", "quinn.sieve")
 SCRIPT = """require ["fileinto"];
 # Invoices go to their own folder.
 if header :contains "subject" "Rechnung" { fileinto "Rechnungen"; stop; }
@@ -194,3 +196,46 @@ def test_sieve_connect_sees_an_unsupported_extension_refused(postfix, managesiev
                              "--remotesieve", "flags", "--upload")
     assert uploaded.returncode != 0
     assert "line 1" in uploaded.stdout + uploaded.stderr
+
+
+def sogo_vacation(mailbox: str, first: date, last: date) -> str:
+    """The script SOGo 5.8 writes for a vacation with dates that ignores mailing lists
+    (SOGoSieveManager.m), and a filter before it."""
+    return ('require ["fileinto","vacation","date","relational"];\r\n'
+            'if anyof (header :contains "subject" "Rechnung") {\r\n'
+            '    fileinto "Rechnungen";\r\n}\r\n'
+            'if allof ( not exists ["list-help", "list-unsubscribe", "list-subscribe", '
+            '"list-owner", "list-post", "list-archive", "list-id", "Mailing-List"], '
+            'not header :comparator "i;ascii-casemap" :is "Precedence" '
+            '["list", "bulk", "junk"], not header :comparator "i;ascii-casemap" :matches '
+            '"To" "Multiple recipients of*", '
+            f'currentdate :value "ge" "date" "{first.isoformat()}", '
+            f'currentdate :value "le" "date" "{last.isoformat()}" ) '
+            f'{{ vacation :days 7 :subject "Bin im Urlaub" :addresses ["{mailbox}"] '
+            'text:\r\nAb Montag wieder da.\r\n.\r\n;\r\n}\r\n')
+
+
+def test_a_clients_dated_vacation_is_the_mailboxs_and_answers_mail_through_postfix(
+        postfix, managesieve, sieve_cli, tls_context):
+    away, sender = address("quinn.sieve"), address("mara.sieve")
+    first, last = date.today() - timedelta(days=1), date.today() + timedelta(days=1)
+    with Client(managesieve.ports.managesieve) as client:
+        client.starttls(tls_context)
+        client.login(away)
+        assert client.put("sogo", sogo_vacation(away, first, last)).startswith(b"OK")
+        assert client.send(b'SETACTIVE "sogo"').startswith(b"OK")
+        script = client.send(b'GETSCRIPT "sogo"')
+    assert f'currentdate :value "le" "date" "{last.isoformat()}"'.encode() in script
+    assert b'"Bin im Urlaub"' in script and b'fileinto "Rechnungen"' in script
+    shown = json.loads(sieve_cli.ok("rules", "show", away, "--json").output)
+    assert shown["vacation"] == {"from": first.isoformat(), "until": last.isoformat(),
+                                 "subject": "Bin im Urlaub",
+                                 "text": "Ab Montag wieder da.\r\n", "interval_days": 7}
+    assert "vacation" not in shown["filters"]
+    question = unique("Frage")
+    send(postfix, mail(question, "Hallo?\n", sender=sender, recipient=away).as_bytes(),
+         [away], sender=sender)
+    arrives(postfix, tls_context, away, "INBOX", question)
+    [reply] = arrives(postfix, tls_context, sender, "INBOX", "Bin im Urlaub")
+    assert reply["Auto-Submitted"] == "auto-replied" and reply["Return-Path"] == "<>"
+    assert "Ab Montag wieder da." in reply.get_content()

@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from mailbasic import db
+from mailbasic.managesieve.scripts import Scripts
 from mailbasic.schema.privileges import ComponentRole, missing_roles
 
 PASSWORD = "a long secret\n"
+DATED_VACATION = ('require ["fileinto", "vacation", "date", "relational"];\n'
+                  'if header :contains "subject" "invoice" { fileinto "Invoices"; }\n'
+                  'if allof (currentdate :value "ge" "date" "2026-12-01",\n'
+                  '          currentdate :value "le" "date" "2026-12-24") {\n'
+                  '    vacation :days 3 :subject "Away" "Back after Christmas.";\n}\n')
 
 
 @pytest.fixture
@@ -103,3 +112,33 @@ def test_upgrade_names_the_component_roles_that_are_missing(engine):
     with engine.connect() as connection:
         assert missing_roles(connection, ["mailbasic_daemon", "mailbasic_nobody"]) == [
             "mailbasic_nobody"]
+
+
+def test_managesieve_keeps_scripts_filters_and_the_vacation_only(postgres, settings, accounts,
+                                                                 as_role):
+    """What a ManageSieve client does, run as the managesieve role: a draft, SETACTIVE of
+    filters with a dated vacation, another script that turns the vacation off."""
+    url = make_url(settings.database_url).set(
+        username=ComponentRole.MANAGESIEVE.value,
+        password=postgres.postgres.component_passwords[ComponentRole.MANAGESIEVE.value])
+    engine = db.make_engine(replace(settings, database_url=url.render_as_string(
+        hide_password=False)))
+    try:
+        def on_scripts(action):
+            with db.transaction(engine) as session:
+                return action(Scripts(session, "alice@example.net"))
+        on_scripts(lambda s: s.put("away", DATED_VACATION))
+        on_scripts(lambda s: s.activate("away"))
+        assert "vacation" in on_scripts(lambda s: s.text_of("away"))
+        on_scripts(lambda s: s.put("plain", "keep;\n"))
+        on_scripts(lambda s: s.activate("plain"))
+        on_scripts(lambda s: s.rename("away", "old"))
+        on_scripts(lambda s: s.delete("old"))
+    finally:
+        engine.dispose()
+    managesieve = as_role(ComponentRole.MANAGESIEVE)
+    for statement in ("SELECT * FROM customers", "UPDATE mailboxes SET quota_bytes = 1",
+                      "DELETE FROM mailbox_rules", "DELETE FROM delivery_folders",
+                      "SELECT * FROM smtp_transactions", "SELECT * FROM vacation_replies",
+                      "DELETE FROM addresses", "CREATE TABLE evil (id int)"):
+        assert run(managesieve, statement) == DENIED, statement

@@ -61,6 +61,7 @@ class MailboxSchema(ma.Schema):
     deactivated_at = ma.fields.DateTime(allow_none=True)
     last_pop3_login_at = ma.fields.DateTime(allow_none=True)
     last_imap_login_at = ma.fields.DateTime(allow_none=True)
+    last_webmail_login_at = ma.fields.DateTime(allow_none=True)
     suspended_at = ma.fields.DateTime(
         allow_none=True, metadata={"description": "set: no login works, mail still arrives"})
     suspended_reason = ma.fields.String(allow_none=True)

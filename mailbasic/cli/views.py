@@ -28,6 +28,7 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
         "deactivated_at": mailbox.deactivated_at,
         "last_pop3_login_at": mailbox.last_pop3_login_at,
         "last_imap_login_at": mailbox.last_imap_login_at,
+        "last_webmail_login_at": mailbox.last_webmail_login_at,
         "suspended_at": mailbox.suspended_at,
         "suspended_reason": mailbox.suspended_reason,
         "access": {protocol: bool(getattr(mailbox, f"allow_{protocol}"))

@@ -89,6 +89,7 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
             "deactivated_at": when(mailbox.deactivated_at),
             "usage": usage(mailbox), "last_imap": when(mailbox.last_imap_login_at),
             "last_pop3": when(mailbox.last_pop3_login_at),
+            "last_webmail": when(mailbox.last_webmail_login_at),
             "addresses": mailbox.addresses, "domain": mailbox.primary_address.domain.name}
 
 

@@ -142,3 +142,36 @@ def test_managesieve_keeps_scripts_filters_and_the_vacation_only(postgres, setti
                       "SELECT * FROM smtp_transactions", "SELECT * FROM vacation_replies",
                       "DELETE FROM addresses", "CREATE TABLE evil (id int)"):
         assert run(managesieve, statement) == DENIED, statement
+
+
+def test_sogo_reads_its_login_view_and_keeps_its_tables_in_its_own_schema(as_role, engine):
+    sogo = as_role(ComponentRole.SOGO)
+    rows = run(sogo, "SELECT c_uid, c_name, c_password, mail FROM sogo_users")
+    assert rows[0][:2] == ("alice@example.net", "alice@example.net")
+    assert rows[0][2].startswith("{BLF-CRYPT}")
+    for statement in ("SELECT * FROM mailboxes", "SELECT * FROM dovecot_passwords",
+                      "SELECT * FROM customers", "CREATE TABLE public.evil (id int)"):
+        assert run(sogo, statement) == DENIED, statement
+    # SOGo creates its tables itself: unqualified, they land in its schema.
+    with sogo.cursor() as cursor:
+        cursor.execute("CREATE TABLE sogo_probe (c_uid text)")
+        cursor.execute("INSERT INTO sogo_probe VALUES ('alice@example.net')")
+        cursor.execute("SELECT schemaname FROM pg_tables WHERE tablename = 'sogo_probe'")
+        assert cursor.fetchone() == ("mailbasic_sogo",)
+    sogo.commit()
+    # The admin role (the jobs) may delete there, as a member of SOGo's role.
+    with engine.begin() as connection:
+        assert connection.execute(text(
+            "DELETE FROM mailbasic_sogo.sogo_probe")).rowcount == 1
+        connection.execute(text("DROP TABLE mailbasic_sogo.sogo_probe"))
+
+
+def test_a_mailbox_without_webmail_is_not_in_sogos_view(as_role, engine):
+    sogo = as_role(ComponentRole.SOGO)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE mailboxes SET allow_webmail = false"))
+    assert run(sogo, "SELECT c_uid FROM sogo_users") == []
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE mailboxes SET allow_webmail = true,"
+                                " suspended_at = now(), suspended_reason = 'unpaid'"))
+    assert run(sogo, "SELECT c_uid FROM sogo_users") == []

@@ -86,6 +86,7 @@ bench: deps
 	$(VENV)/bin/python bench/cli_bench.py
 	$(VENV)/bin/python bench/delivery_log_bench.py
 	$(VENV)/bin/python bench/portal_bench.py
+	$(VENV)/bin/python bench/webmail_bench.py
 
 # Mail under load while every component is killed, restarted and frozen on a schedule
 # (tests/soak/run_soak.py); bounded in time, not part of `make test`.

@@ -1,15 +1,20 @@
-"""Inactivity: a mailbox nobody has downloaded from (IMAP or POP3) for
-deactivate_after_days stops receiving (the policy daemon refuses its mail; `mailbasic
-mailbox reactivate` restores it); after delete_mail_after_days all its mail is deleted."""
+"""Inactivity: a mailbox nobody has downloaded from (IMAP or POP3) nor logged in to by
+webmail for deactivate_after_days stops receiving (the policy daemon refuses its mail;
+`mailbasic mailbox reactivate` restores it); after delete_mail_after_days all its mail is
+deleted; after delete_groupware_after_days without a webmail login its webmail contacts
+and calendars are (mailbasic/jobs/idle_groupware.py). The rules run in the order of
+RULES."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailbasic import accounts, db
+from mailbasic.jobs.idle_groupware import delete_groupware_of_idle
 from mailbasic.jobs.runner import JobRun
 from mailbasic.schema import Mailbox, ReceivingState
 
@@ -17,12 +22,13 @@ from mailbasic.schema import Mailbox, ReceivingState
 def last_use() -> ColumnElement[datetime]:
     """Latest of the logins, creation and reactivation (GREATEST skips NULLs)."""
     return func.greatest(Mailbox.created_at, Mailbox.last_imap_login_at,
-                         Mailbox.last_pop3_login_at, Mailbox.reactivated_at)
+                         Mailbox.last_pop3_login_at, Mailbox.last_webmail_login_at,
+                         Mailbox.reactivated_at)
 
 
 def run(job: JobRun) -> None:
-    deactivate_idle(job)
-    delete_mail_of_idle(job)
+    for rule in RULES:
+        rule(job)
 
 
 def deactivate_idle(job: JobRun) -> None:
@@ -63,3 +69,10 @@ def _due_for_deletion(job: JobRun, days: int) -> Select[Mailbox]:
 
 def _record_deletion(session: Session, name: str, when: datetime) -> None:
     accounts.get_mailbox(session, name, lock=True).mail_deleted_at = when
+
+
+RULES: tuple[Callable[[JobRun], None], ...] = (
+    deactivate_idle,
+    delete_mail_of_idle,
+    delete_groupware_of_idle,
+)

@@ -9,7 +9,9 @@ from mailbasic.jobs.runner import JobRun
 
 JOBS: dict[str, tuple[Callable[[JobRun], None], str]] = {
     "inactivity": (inactivity.run, "Deactivate mailboxes nobody downloads from; delete "
-                                   "the mail of those idle for long."),
+                                   "the mail of those idle for long, and the webmail "
+                                   "contacts and calendars of those without a webmail "
+                                   "login for long."),
     "spam-purge": (spam_purge.run, "Delete messages in Spam older than "
                                    "jobs.spam_max_age_days."),
     "log-purge": (log_purge.run, "Apply the SMTP log's retention; drop old rate counters."),

@@ -38,6 +38,12 @@ class JobRun:
         logger.info("job=%s %saction=%s subject=%s reason=%s", self.name, prefix, action,
                     subject, reason)
 
+    def note(self, action: str, subject: str, reason: str) -> None:
+        """A line in the same shape for what the job did not do (not counted as an
+        action), e.g. a part of it that has nothing to work on in this deployment."""
+        logger.info("job=%s action=%s subject=%s reason=%s", self.name, action, subject,
+                    reason)
+
 
 def lock_key(name: str) -> int:
     """A stable 64-bit advisory lock key per job name."""

@@ -23,6 +23,7 @@ DEBIAN_PACKAGES := \
 	nginx \
 	sieve-connect \
 	sogo memcached \
+	rspamd dnsmasq \
 	chromium chromium-driver
 
 # The reference milters the benchmark compares against.

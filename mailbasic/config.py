@@ -83,6 +83,7 @@ UnscannableAction = Literal["tempfail", "reject"]
 QuotaRefusal = Literal["permanent", "temporary"]
 LogStart = Literal["beginning", "end"]
 SmsContentType = Literal["application/json", "application/x-www-form-urlencoded"]
+SpamEngine = Literal["spamassassin", "rspamd"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,13 @@ class Settings:
     # Authenticated submissions are always scanned (a login sending spam: mailbasic/abuse/)
     # but tagged only when this is true.
     spam_scan_authenticated: bool = False
+    # Which engine the spam stage asks: spamd (SPAMC/1.5) or rspamd (HTTP /checkv2).
+    # spamd.fail_open, scan_cap, scan_authenticated and default_user apply to either;
+    # rspamd has its own address and timeout.
+    spam_engine: SpamEngine = "spamassassin"
+    rspamd_host: str = "127.0.0.1"
+    rspamd_port: int = 11333
+    rspamd_timeout: float = 20.0
     clamd_host: str = "127.0.0.1"
     clamd_port: int = 3310
     clamd_timeout: float = 30.0
@@ -456,6 +464,12 @@ def _unscannable_action(value: Any) -> UnscannableAction:
     return cast(UnscannableAction, value)
 
 
+def _spam_engine(value: Any) -> SpamEngine:
+    if value not in get_args(SpamEngine):
+        raise ValueError('must be "spamassassin" or "rspamd"')
+    return cast(SpamEngine, value)
+
+
 def _spamd_user(value: Any) -> str:
     user = _string(value)
     if not re.match(r"^[A-Za-z0-9@._+-]{1,128}$", user):
@@ -619,6 +633,10 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("spamd", "default_user"): ("spamd_default_user", _spamd_user),
     ("spamd", "scan_cap"): ("spam_scan_cap", parse_size),
     ("spamd", "scan_authenticated"): ("spam_scan_authenticated", _boolean),
+    ("spam", "engine"): ("spam_engine", _spam_engine),
+    ("rspamd", "host"): ("rspamd_host", _string),
+    ("rspamd", "port"): ("rspamd_port", _port),
+    ("rspamd", "timeout"): ("rspamd_timeout", _seconds),
     ("clamd", "host"): ("clamd_host", _string),
     ("clamd", "port"): ("clamd_port", _port),
     ("clamd", "timeout"): ("clamd_timeout", _seconds),

@@ -158,6 +158,20 @@ def clamd(stack: Stack) -> Stack:
     return stack
 
 
+@pytest.fixture(scope="session")
+def dns(stack: Stack) -> Stack:
+    """dnsmasq on loopback: the test zones (mailbasic/devstack/dns.py), NXDOMAIN else."""
+    start(stack.dns)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def rspamd(dns: Stack) -> Stack:
+    """rspamd, the second spam engine, asking the stack's DNS server."""
+    start(dns.rspamd)
+    return dns
+
+
 @pytest.fixture
 def settings(postgres: Stack) -> Iterator[Settings]:
     """Settings on a fresh, migrated database of its own for this test."""

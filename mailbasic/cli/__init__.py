@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                      "Follow Postfix's log file (delivery_log.file) and store each "
                      "recipient's delivery\nattempts, the messages they caused and every "
                      "SMTP session (foreground)."),
+    "dkim": ("dkim", "group",
+             "DKIM keys of hosted domains: generate, publish in DNS, activate, retire."),
     "domain": ("domain", "group", "Hosted domains."),
     "fax": ("fax", "group",
             "Fax to e-mail: numbers, formats, and the gateway's delivery hook."),

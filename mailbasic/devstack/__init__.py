@@ -18,12 +18,14 @@ from mailbasic import db
 from mailbasic.config import Settings, render_settings
 from mailbasic.devstack.clamd import Clamd
 from mailbasic.devstack.daemons import LogReaderDaemon, ServiceDaemon, TcpServiceDaemon
+from mailbasic.devstack.dns import DnsServer, default_records
 from mailbasic.devstack.dovecot import Dovecot
 from mailbasic.devstack.layout import HOST, Layout, Ports, StackState
 from mailbasic.devstack.nginx import WORKER_GROUP, Nginx
 from mailbasic.devstack.postfix import Postfix
 from mailbasic.devstack.postgres import DATABASE, Postgres
 from mailbasic.devstack.process import StackError
+from mailbasic.devstack.rspamd import Rspamd
 from mailbasic.devstack.sogo import Sogo
 from mailbasic.devstack.spamd import Spamd
 from mailbasic.devstack.tls import Certificates
@@ -105,6 +107,7 @@ class Stack:
                                  delivery_log_file=str(self.layout.log("postfix")),
                                  delivery_log_poll_seconds=0.1,
                                  spamd_host=HOST, spamd_port=ports.spamd,
+                                 rspamd_host=HOST, rspamd_port=ports.rspamd,
                                  auth_policy_socket=f"inet:{ports.auth_policy}@{HOST}",
                                  clamd_host=HOST, clamd_port=ports.clamd,
                                  portal_socket=f"unix:{portal_socket}",
@@ -129,6 +132,10 @@ class Stack:
         self.postfix = Postfix(self.layout, ports, self.settings, self.certificates,
                                str(self.dovecot.lmtp_socket), str(self.dovecot.auth_socket))
         self.spamd = Spamd(self.layout, ports.spamd)
+        # A resolver that answers at once (the test zones, NXDOMAIN for the rest), and
+        # rspamd, the second spam engine (spam.engine), asking it.
+        self.dns = DnsServer(self.layout, ports.dns, default_records(self.state.service_domain))
+        self.rspamd = Rspamd(self.layout, ports.rspamd, self.dns.address)
         daemons_config = self.layout.root / "daemons.toml"
         self.milter = ServiceDaemon(self.layout, "milter", daemons_config)
         self.policy = ServiceDaemon(self.layout, "policy", daemons_config)
@@ -188,8 +195,8 @@ class Stack:
 
     @property
     def servers(self) -> list[Server]:
-        return [self.spamd, self.clamd, self.postgres, self.milter, self.policy, self.srs,
-                self.lookups, self.auth_policy, self.dovecot, self.postfix,
+        return [self.dns, self.rspamd, self.spamd, self.clamd, self.postgres, self.milter,
+                self.policy, self.srs, self.lookups, self.auth_policy, self.dovecot, self.postfix,
                 self.delivery_log, self.portal, self.nginx, self.managesieve, self.sogo]
 
     def prepare(self) -> None:
@@ -220,7 +227,10 @@ class Stack:
         self.prepare()
         started: list[Server] = []
         try:
-            for scanner in (self.spamd, self.clamd):  # slow to load: start them first
+            started.append(self.dns)
+            self.dns.launch()
+            self.dns.wait_ready()
+            for scanner in (self.rspamd, self.spamd, self.clamd):  # slow: started first
                 scanner.launch()
                 started.append(scanner)
             started.append(self.postgres)
@@ -231,8 +241,8 @@ class Stack:
                 started.append(server)
                 server.launch()
                 server.wait_ready()
-            self.spamd.wait_ready()
-            self.clamd.wait_ready()
+            for scanner in (self.rspamd, self.spamd, self.clamd):
+                scanner.wait_ready()
         except BaseException:
             self._stop(reversed(started))
             raise
@@ -260,7 +270,9 @@ class Stack:
             f"  IMAP STARTTLS        {HOST}:{p.imap}   IMAPS {HOST}:{p.imaps}",
             f"  POP3 STARTTLS        {HOST}:{p.pop3}   POP3S {HOST}:{p.pop3s}",
             f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
-            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}",
+            f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}   rspamd {HOST}:{p.rspamd}"
+            f" (spam.engine = \"rspamd\")",
+            f"  DNS (dnsmasq)        {HOST}:{p.dns} (test zones: {self.dns.zones})",
             f"  mailbasic milter     {self.milter.socket}",
             f"  mailbasic policy     {self.policy.socket}",
             f"  mailbasic srs        {self.srs.socket}",

@@ -31,6 +31,8 @@ class Ports:
     managesieve: int  # `mailbasic managesieve` (RFC 5804; 4190 deployed)
     sogo: int  # the webmail's sogod (behind nginx at /SOGo)
     webmail_imap: int  # Dovecot's IMAP listener for the webmail alone
+    rspamd: int  # rspamd's normal worker (HTTP /checkv2)
+    dns: int  # dnsmasq: the test zones, NXDOMAIN for everything else (UDP and TCP)
 
     @classmethod
     def fixed(cls) -> Ports:
@@ -38,7 +40,8 @@ class Ports:
         return cls(postgres=15432, smtp=10025, submission=10587, smtps=10465, imap=10143,
                    imaps=10993, pop3=10110, pop3s=10995, spamd=10783, clamd=13310,
                    https=10443, doveadm=11426, auth_policy=11045,
-                   managesieve=10190, sogo=10200, webmail_imap=11143)
+                   managesieve=10190, sogo=10200, webmail_imap=11143,
+                   rspamd=10333, dns=10053)
 
     @classmethod
     def free(cls) -> Ports:

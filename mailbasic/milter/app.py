@@ -217,7 +217,8 @@ class MailbasicMilter(Milter.Base):
         for outcome in outcomes:
             for action in outcome.actions:
                 if isinstance(action, AddHeader):
-                    self.addheader(action.name, action.value)
+                    # pymilter: index 0 is smfi_insheader at the top, -1 smfi_addheader.
+                    self.addheader(action.name, action.value, 0 if action.prepend else -1)
                 elif isinstance(action, DeleteHeader):
                     self.chgheader(action.name, action.index, "")
                 elif isinstance(action, ReplaceBody):

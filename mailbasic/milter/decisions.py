@@ -25,7 +25,8 @@ class Reply:
 @dataclass(frozen=True)
 class AddHeader:
     name: str
-    value: str
+    value: str        # folded with "\n\t", as libmilter takes it
+    prepend: bool = False  # above all other headers (a DKIM-Signature), not below them
 
 
 @dataclass(frozen=True)

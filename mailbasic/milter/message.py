@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from mailbasic.milter.decisions import Outcome
 from mailbasic.milter.spool import Spool
 from mailbasic.rules.recipient import MessageView, RecipientOutcome
 
@@ -39,6 +40,9 @@ class Message:
     # The rules' view of the message, made once by the first stage after the scanners
     # that needs it (rules, SMS): see stages/rules.message_view.
     view: MessageView | None = None
+    # The decisions of the groups run so far, in order (the pipeline adds each group's):
+    # the stage that signs (dkim_sign) signs the message as they leave it.
+    outcomes: list[Outcome] = field(default_factory=list)
 
     def keeps_mail(self, recipient: str) -> bool:
         """Whether RECIPIENT's mailbox gets the message as mail; without rules, it does."""

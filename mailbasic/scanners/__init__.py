@@ -1,1 +1,2 @@
-"""Small synchronous clients for the content scanners: spamd (SPAMC/1.5), clamd (zINSTREAM)."""
+"""Small synchronous clients for the content scanners: spamd (SPAMC/1.5), rspamd (HTTP
+/checkv2), clamd (zINSTREAM); engines.py picks the spam engine."""

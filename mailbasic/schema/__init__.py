@@ -10,6 +10,7 @@ from mailbasic.schema.delivery import (
     SmtpAuthAttempt,
     SmtpSession,
 )
+from mailbasic.schema.dkim import DkimAlgorithm, DkimKey, DkimKeyState
 from mailbasic.schema.fax import FaxNumber
 from mailbasic.schema.logins import (
     APP_PASSWORD_PROTOCOLS,
@@ -70,6 +71,9 @@ __all__ = [
     "CustomerCredentials",
     "DeliveryAttempt",
     "DeliveryFolder",
+    "DkimAlgorithm",
+    "DkimKey",
+    "DkimKeyState",
     "Domain",
     "DovecotLogin",
     "FaxNumber",

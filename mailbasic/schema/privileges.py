@@ -90,6 +90,9 @@ GRANTS: dict[ComponentRole, dict[str, str]] = {
         # automatic stop of its SMTP AUTH (the row lock that counts them needs UPDATE).
         "sending_incidents": _APPEND,
         "mailboxes (submission_suspended_at, submission_suspended_reason)": "UPDATE",
+        # The milter's stage dkim_sign reads the active keys (their private parts) to sign
+        # authenticated mail; only the CLI makes, activates and retires them.
+        "dkim_keys": _READ,
     },
     # `mailbasic portal`: the customer pages and, in the same process, the admin API
     # (/api/v1), which provisions customers and mailboxes. Everything goes through the

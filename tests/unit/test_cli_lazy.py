@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mailbasic.cli import COMMANDS, main
 
 # The commands before lazy loading, and those added since (import, delivery-log,
-# audit, portal, api-token, app-password, abuse, auth, auth-policy, managesieve).
+# audit, portal, api-token, app-password, abuse, auth, auth-policy, managesieve, dkim).
 EXPECTED_LISTING = """\
 Commands:
   abuse         Sending incidents: logins that sent spam or kept tripping...
@@ -29,6 +29,7 @@ Commands:
   customer      Customers (each with up to two mailboxes).
   db            The account database schema.
   delivery-log  Follow Postfix's log file (delivery_log.file) and store...
+  dkim          DKIM keys of hosted domains: generate, publish in DNS,...
   domain        Hosted domains.
   fax           Fax to e-mail: numbers, formats, and the gateway's...
   import        Create customers with their mailboxes, addresses and...

@@ -13,6 +13,7 @@ from typing import Protocol
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
+from mailbasic.milter.stages.dkim_sign import DkimSignStage
 from mailbasic.milter.stages.own_headers import OwnHeadersStage
 from mailbasic.milter.stages.rules import RulesStage
 from mailbasic.milter.stages.sender import SenderStage
@@ -29,12 +30,15 @@ class Stage(Protocol):
 
 
 STAGES = {"size": SizeStage, "sender": SenderStage, "own_headers": OwnHeadersStage,
-          "virus": VirusStage, "spam": SpamStage, "rules": RulesStage, "sms": SmsStage}
+          "virus": VirusStage, "spam": SpamStage, "rules": RulesStage, "sms": SmsStage,
+          "dkim_sign": DkimSignStage}
 # Refusals that need no scanner come first. The rules come after the scanners: they read
-# the spam score and see the message as delivered. SMS comes last: only recipients whose
-# mailbox gets the message are told.
+# the spam score and see the message as delivered. SMS comes after them: only recipients
+# whose mailbox gets the message are told. DKIM signing is last: it signs the message as
+# every other stage leaves it.
 DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("sender",), ("own_headers",),
-                                              ("virus", "spam"), ("rules",), ("sms",))
+                                              ("virus", "spam"), ("rules",), ("sms",),
+                                              ("dkim_sign",))
 
 
 class Pipeline:
@@ -59,6 +63,7 @@ class Pipeline:
             futures = [self.executor.submit(stage.run, message) for stage in group[1:]]
             results = [group[0].run(message)] + [future.result() for future in futures]
             outcomes.extend(results)
+            message.outcomes = list(outcomes)
             if any(outcome.refusal for outcome in results):
                 break
         return outcomes

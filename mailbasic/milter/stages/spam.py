@@ -1,4 +1,5 @@
-"""Spam: spamd's verdict written in SpamAssassin's own header conventions.
+"""Spam: the spam engine's verdict (spamd's or rspamd's, spam.engine) written in
+SpamAssassin's own header conventions.
 
 X-Spam-* headers from outside are removed first, whatever happens next: nobody outside
 may pretend a message was scanned.
@@ -28,7 +29,9 @@ from mailbasic.milter.decisions import (
     tempfail,
 )
 from mailbasic.milter.message import Message
-from mailbasic.scanners.spamd import SpamdClient, SpamdError, SpamReport
+from mailbasic.scanners.engines import spam_engine
+from mailbasic.scanners.rspamd import Envelope
+from mailbasic.scanners.spamd import SpamdError, SpamReport
 
 MAX_STARS = 50  # SpamAssassin's _STARS_ stops at 50 too
 MAX_TESTS_NOTED = 10  # in an incident's detail
@@ -51,9 +54,9 @@ class SpamStage:
     name = "spam"
 
     def __init__(self, settings: Settings) -> None:
-        self.client = SpamdClient(settings.spamd_host, settings.spamd_port,
-                                  settings.spamd_timeout)
-        # spamd's User: is the recipient's mailbox (its per-user settings and Bayes).
+        self.engine = spam_engine(settings)
+        # spamd's User: (rspamd's Deliver-To) is the recipient's mailbox (its per-user
+        # settings and Bayes).
         self.directory = shared_directory(settings)
         self.fail_open = settings.spamd_fail_open
         self.cap = settings.spam_scan_cap
@@ -69,11 +72,14 @@ class SpamStage:
         if message.size > self.cap:
             return self._not_scanned(removals, f"larger than {self.cap} bytes", tag=tag)
         try:
+            user = self._user(message)
             with message.reader() as spool:
-                report = self.client.check(spool, message.size, self._user(message))
+                report = self.engine.check(spool, message.size, user,
+                                           self._envelope(message, user))
         except SpamdError as error:
             if self.fail_open:
-                return self._not_scanned(removals, "spamd unavailable", str(error), tag=tag)
+                return self._not_scanned(removals, f"{self.engine.name} unavailable",
+                                         str(error), tag=tag)
             return tempfail(self.name, str(error),
                             "Spam filter unavailable, please try again later")
         if login is not None and report.is_spam:
@@ -109,6 +115,13 @@ class SpamStage:
         if found is None or found.login is None:
             return self.default_user
         return found.login
+
+    def _envelope(self, message: Message, user: str) -> Envelope:
+        client = message.client
+        return Envelope(message.sender, tuple(message.recipients), client.address,
+                        client.helo, "" if client.name.startswith("[") else client.name,
+                        client.auth_user, message.queue_id,
+                        None if user == self.default_user else user)
 
     def _not_scanned(self, removals: tuple[Action, ...], why: str, reason: str = "", *,
                      tag: bool = True) -> Outcome:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from mailbasic.doveadm import Doveadm
 from mailbasic.errors import MailbasicError, NotFound
+from mailbasic.schema.privileges import SOGO_SCHEMA
 
 MANIFEST = "manifest.json"
 DUMP = "accounts.dump"
@@ -134,8 +135,10 @@ def remove(path: Path) -> None:
 
 
 def database_is_empty(database: Database) -> bool:
+    """No table in mailbasic's schema nor in the webmail's (SOGo's)."""
     tables = database.run("psql", "--no-psqlrc", "--tuples-only", "--no-align", "--command",
-                          "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                          "SELECT count(*) FROM pg_tables WHERE schemaname IN"
+                          f" ('public', '{SOGO_SCHEMA}')")
     return tables.strip() == "0"
 
 
@@ -145,6 +148,11 @@ def restore_database(database: Database, backup: Path) -> None:
         raise BackupError("the account database is not empty; restore the accounts into an "
                           "empty one (drop and recreate it) or restore single mailboxes")
     name = make_url(database.url).database or ""
+    # An empty webmail schema (`db upgrade` makes one) would stop the restore, which
+    # creates it; the restore makes it the admin's, and `db upgrade` after the restore
+    # gives it back to SOGo's role (privileges.grant).
+    database.run("psql", "--no-psqlrc", "--command",
+                 f'DROP SCHEMA IF EXISTS "{SOGO_SCHEMA}" RESTRICT')
     database.run("pg_restore", "--no-owner", "--no-privileges", "--no-comments",
                  "--single-transaction", "--exit-on-error", f"--dbname={name}",
                  str(backup / DUMP))

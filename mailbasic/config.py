@@ -135,6 +135,9 @@ class Settings:
     rspamd_host: str = "127.0.0.1"
     rspamd_port: int = 11333
     rspamd_timeout: float = 20.0
+    # The resolvers the milter's sender checks (SPF, DKIM, DMARC, ARC) ask, "IP:PORT"
+    # each; empty: the system's (/etc/resolv.conf).
+    dns_nameservers: tuple[str, ...] = ()
     clamd_host: str = "127.0.0.1"
     clamd_port: int = 3310
     clamd_timeout: float = 30.0
@@ -240,6 +243,9 @@ class Settings:
     # Dovecot's IMAP listener that only the webmail uses (dovecot_webmail_imap_address):
     # a login there is a webmail login, allowed by the mailbox's webmail switch.
     webmail_imap_address: str = "127.0.0.143"
+    # The webmail's cache (SOGo's memcached socket): a change of a login's rights drops
+    # the login from it, so SOGo asks the database again (mailbasic/webmail_logins.py).
+    webmail_cache_socket: str | None = None
     spam_max_age_days: int = 30
     # doveadm as the jobs run it; a non-default Dovecot instance adds "-c", its config.
     doveadm_command: tuple[str, ...] = ("doveadm",)
@@ -600,6 +606,27 @@ _max_delay = _whole_number(1, 60, "a number of seconds")
 _block_failures = _whole_number(1, 10_000, "a number of failures")
 
 
+def _nameservers(value: Any) -> tuple[str, ...]:
+    """A list of "IP:PORT" ("[IPv6]:PORT"; the port may be left out: 53)."""
+    if not isinstance(value, list):
+        raise ValueError('must be a list of "IP:PORT"')
+    servers = []
+    for item in value:
+        text = _string(item)
+        host, _, port = text.rpartition(":") if text.count(":") == 1 or "]:" in text \
+            else (text, "", "53")
+        try:
+            number = int(port)
+            address = ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValueError(f'must be a list of "IP:PORT", got {text!r}') from None
+        if not 0 < number < 65536:
+            raise ValueError(f"has a port out of range: {text!r}")
+        servers.append(f"[{address}]:{number}" if address.version == 6 else
+                       f"{address}:{number}")
+    return tuple(servers)
+
+
 def _ip_address(value: Any) -> str:
     try:
         return str(ip_address(_string(value)))
@@ -637,6 +664,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("rspamd", "host"): ("rspamd_host", _string),
     ("rspamd", "port"): ("rspamd_port", _port),
     ("rspamd", "timeout"): ("rspamd_timeout", _seconds),
+    ("dns", "nameservers"): ("dns_nameservers", _nameservers),
     ("clamd", "host"): ("clamd_host", _string),
     ("clamd", "port"): ("clamd_port", _port),
     ("clamd", "timeout"): ("clamd_timeout", _seconds),
@@ -708,6 +736,7 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("inactivity", "delete_groupware_after_days"): ("delete_groupware_after_days", _days),
     ("jobs", "spam_max_age_days"): ("spam_max_age_days", _days),
     ("groupware", "imap_address"): ("webmail_imap_address", _ip_address),
+    ("groupware", "cache_socket"): ("webmail_cache_socket", _absolute_path),
     ("dovecot", "doveadm"): ("doveadm_command", _command),
     ("dovecot", "api_url"): ("doveadm_api_url", _http_url),
     ("dovecot", "api_key"): ("doveadm_api_key", _string),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from mailbasic import webmail_logins
 from mailbasic.config import Settings
 from mailbasic.doveadm import Doveadm, DoveadmApi, DoveadmError
 
@@ -67,8 +68,10 @@ class DovecotLogins:
 
 def after_commit(session: Session, settings: Settings, login: str, *,
                  close_sessions: bool = False) -> None:
-    """Tell Dovecot once the session's transaction has committed (the portal and the API
-    commit after the view); a failure is logged (DovecotLogins.changed)."""
+    """Tell Dovecot, and the webmail's cache (mailbasic/webmail_logins.py), once the
+    session's transaction has committed (the portal and the API commit after the view);
+    a failure is logged (DovecotLogins.changed, webmail_logins.forget)."""
     def tell(_: Session) -> None:
         DovecotLogins.of(settings).changed(login, close_sessions=close_sessions)
+        webmail_logins.forget(settings.webmail_cache_socket, login)
     event.listen(session, "after_commit", tell, once=True)

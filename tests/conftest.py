@@ -89,7 +89,8 @@ def managesieve(dovecot: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def milter(spamd: Stack, clamd: Stack, postgres: Stack) -> Stack:
+def milter(spamd: Stack, clamd: Stack, dns: Stack, postgres: Stack) -> Stack:
+    """The milter, with its scanners and the resolver its sender checks ask."""
     start(postgres.milter)
     return postgres
 

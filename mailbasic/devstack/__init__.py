@@ -27,6 +27,7 @@ from mailbasic.devstack.postgres import DATABASE, Postgres
 from mailbasic.devstack.process import StackError
 from mailbasic.devstack.rspamd import Rspamd
 from mailbasic.devstack.sogo import Sogo
+from mailbasic.devstack.sogo import cache_socket as sogo_cache_socket
 from mailbasic.devstack.spamd import Spamd
 from mailbasic.devstack.tls import Certificates
 from mailbasic.mtaconfig import DatabaseAccess
@@ -90,7 +91,10 @@ class Stack:
                      "client_imaps_port": ports.imaps, "client_imap_port": ports.imap,
                      "client_pop3s_port": ports.pop3s, "client_pop3_port": ports.pop3,
                      "client_submissions_port": ports.smtps,
-                     "client_submission_port": ports.submission, **overrides}
+                     "client_submission_port": ports.submission,
+                     # A change of a login's rights drops it from the webmail's cache.
+                     "webmail_cache_socket": str(sogo_cache_socket(self.layout)),
+                     **overrides}
         self.settings = Settings(database_url=self.postgres.url(),
                                  service_domain=self.state.service_domain,
                                  mail_root=str(self.layout.mail),
@@ -110,6 +114,9 @@ class Stack:
                                  rspamd_host=HOST, rspamd_port=ports.rspamd,
                                  auth_policy_socket=f"inet:{ports.auth_policy}@{HOST}",
                                  clamd_host=HOST, clamd_port=ports.clamd,
+                                 # The milter's SPF/DKIM/DMARC checks ask the stack's
+                                 # dnsmasq (the test zones), as rspamd does.
+                                 dns_nameservers=(f"{HOST}:{ports.dns}",),
                                  portal_socket=f"unix:{portal_socket}",
                                  **self._managesieve_settings(), **overrides)
         # The milter and the policy daemon log in as the daemon role; the SRS table needs

@@ -41,7 +41,7 @@ class Sogo:
         self.config_directory = self.directory / "etc"
         self.pidfile = self.directory / "sogo.pid"
         self.cache_pidfile = self.directory / "memcached.pid"
-        self.cache_socket = self.directory / "memcached.sock"
+        self.cache_socket = cache_socket(layout)
         self.logfile = layout.log(self.name)
 
     @property
@@ -94,3 +94,8 @@ class Sogo:
         # As deployed: root's, readable by SOGo's group (it holds a database password).
         if os.geteuid() == 0:
             os.chown(config, 0, grp.getgrnam(USER).gr_gid)
+
+
+def cache_socket(layout: Layout) -> Path:
+    """SOGo's memcached socket: mailbasic drops a login from it when its rights change."""
+    return layout.component(Sogo.name) / "memcached.sock"

@@ -232,8 +232,16 @@ def _sogo_schema(connection: Connection) -> None:
         raise ConfigError(f"the admin role is not a member of {ComponentRole.SOGO.value}: "
                           f"the deployment grants it (GRANT {ComponentRole.SOGO.value} TO "
                           "the admin role) before `mailbasic db upgrade`")
+    sogo = ComponentRole.SOGO.value
     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SOGO_SCHEMA}" '
-                            f'AUTHORIZATION "{ComponentRole.SOGO.value}"'))
+                            f'AUTHORIZATION "{sogo}"'))
+    # A restored backup (pg_restore --no-owner) made the schema and SOGo's tables the
+    # admin's: SOGo could no longer write them. They are its role's again.
+    connection.execute(text(f'ALTER SCHEMA "{SOGO_SCHEMA}" OWNER TO "{sogo}"'))
+    for table in connection.scalars(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = :schema"
+            " AND tableowner <> :role"), {"schema": SOGO_SCHEMA, "role": sogo}):
+        connection.execute(text(f'ALTER TABLE "{SOGO_SCHEMA}"."{table}" OWNER TO "{sogo}"'))
 
 
 def _sequences_of(connection: Connection, grants: dict[str, str]) -> list[str]:

@@ -14,7 +14,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 
 from mailbasic.config import load_settings
-from tests.deployed.conftest import CONFIG
+from tests.deployed.conftest import CONFIG, mailbasic
 
 HOST = "127.0.0.1"
 
@@ -93,3 +93,19 @@ def test_calendar_over_caldav_with_the_mailbox_password(tls_context, customer):
                                         "Depth": "1"})
     assert status == 207, body
     assert b"personal" in body
+
+
+def test_a_suspension_ends_caldav_access_at_once(tls_context, customer):
+    """SOGo would keep an accepted login in its cache for minutes: the suspension drops
+    it there (`[groupware] cache_socket`), so the next request is refused."""
+    login, password = customer.bobby
+    credentials = base64.b64encode(f"{login}:{password}".encode()).decode()
+    headers = {"Authorization": f"Basic {credentials}", "Depth": "0"}
+    path = f"/SOGo/dav/{login}/Calendar/"
+    assert _request(tls_context, "PROPFIND", path, headers=headers)[0] == 207
+    mailbasic("mailbox", "suspend", login, "--reason", "deployed test")
+    try:
+        assert _request(tls_context, "PROPFIND", path, headers=headers)[0] == 401
+    finally:
+        mailbasic("mailbox", "resume", login)
+    assert _request(tls_context, "PROPFIND", path, headers=headers)[0] == 207

@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from mailbasic import db
 from mailbasic.config import render_settings
+from mailbasic.schema.privileges import SOGO_SCHEMA
 from tests.conftest import Cli
 
 HOST = "127.0.0.1"
@@ -62,16 +63,30 @@ def accounts(stack) -> list[tuple]:
 
 
 def destroy(stack) -> None:
-    """The account database emptied (schema gone), every mailbox gone from disk."""
+    """The account database emptied (its schemas gone: mailbasic's and the webmail's),
+    every mailbox gone from disk."""
     engine = db.make_engine(stack.settings)
     try:
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{SOGO_SCHEMA}" CASCADE'))
     finally:
         engine.dispose()
     for home in Path(stack.settings.mail_root).iterdir():
         shutil.rmtree(home)
+
+
+def webmail_schema_owner(stack) -> str:
+    engine = db.make_engine(stack.settings)
+    try:
+        with engine.connect() as connection:
+            owner: str = connection.scalar(text(
+                "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = :name"),
+                {"name": SOGO_SCHEMA})
+            return owner
+    finally:
+        engine.dispose()
 
 
 def deliver(stack, recipient: str, subject: str) -> None:
@@ -129,6 +144,7 @@ def test_backup_destroy_restore_finds_every_account_and_message(postfix, tmp_pat
     assert "restored the account database" in restored.stdout
     assert accounts(postfix) == accounts_before
     assert all_mail(postfix) == mail_before
+    assert webmail_schema_owner(postfix) == SOGO_SCHEMA   # SOGo may write its tables again
 
 
 def test_restore_refuses_a_database_that_is_not_empty(postfix, tmp_path, backups):

@@ -43,8 +43,9 @@ def mta_without_noreply(monkeypatch):
 
 
 @pytest.fixture
-def scanning(spamd, clamd, settings):
-    """The stack's scanners, and a fresh database of this test for the transaction log."""
+def scanning(spamd, clamd, dns, settings):
+    """The stack's scanners and its DNS server (the sender checks ask it), and a fresh
+    database of this test for the transaction log."""
     return replace(spamd.settings, database_url=settings.database_url)
 
 

@@ -13,6 +13,8 @@ from typing import Protocol
 from mailbasic.config import Settings
 from mailbasic.milter.decisions import Outcome, Reply
 from mailbasic.milter.message import Message
+from mailbasic.milter.stages.arc_seal import ArcSealStage
+from mailbasic.milter.stages.authentication import AuthenticationStage
 from mailbasic.milter.stages.dkim_sign import DkimSignStage
 from mailbasic.milter.stages.own_headers import OwnHeadersStage
 from mailbasic.milter.stages.rules import RulesStage
@@ -30,15 +32,19 @@ class Stage(Protocol):
 
 
 STAGES = {"size": SizeStage, "sender": SenderStage, "own_headers": OwnHeadersStage,
-          "virus": VirusStage, "spam": SpamStage, "rules": RulesStage, "sms": SmsStage,
-          "dkim_sign": DkimSignStage}
-# Refusals that need no scanner come first. The rules come after the scanners: they read
-# the spam score and see the message as delivered. SMS comes after them: only recipients
-# whose mailbox gets the message are told. DKIM signing is last: it signs the message as
-# every other stage leaves it.
+          "authentication": AuthenticationStage, "virus": VirusStage, "spam": SpamStage,
+          "rules": RulesStage, "sms": SmsStage, "dkim_sign": DkimSignStage,
+          "arc_seal": ArcSealStage}
+# Refusals that need no scanner come first; the sender checks (SPF, DKIM, DMARC) after
+# own_headers, which removes forged Authentication-Results, and before the scanners, so
+# that a DMARC p=reject refusal costs no scan. The rules come after the scanners: they
+# read the spam score (and a DMARC quarantine) and see the message as delivered. SMS comes
+# after them: only recipients whose mailbox gets the message are told. DKIM signing and
+# ARC sealing are last: they sign the message as every other stage leaves it.
 DEFAULT_ORDER: tuple[tuple[str, ...], ...] = (("size",), ("sender",), ("own_headers",),
-                                              ("virus", "spam"), ("rules",), ("sms",),
-                                              ("dkim_sign",))
+                                              ("authentication",), ("virus", "spam"),
+                                              ("rules",), ("sms",), ("dkim_sign",),
+                                              ("arc_seal",))
 
 
 class Pipeline:

@@ -6,6 +6,7 @@ login+TOKEN, see rules/folders.py)."""
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from mailbasic.milter.decisions import (
     SendMessage,
 )
 from mailbasic.milter.message import Message
+from mailbasic.milter.stages.authentication import quarantined
 from mailbasic.rules import notify, vacation
 from mailbasic.rules.evaluate import text_of
 from mailbasic.rules.folders import folder_address
@@ -33,6 +35,7 @@ from mailbasic.srs import Srs, srs_domain
 log = logging.getLogger("mailbasic.milter")
 
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+QUARANTINE_SCORE = math.inf
 
 
 def message_view(message: Message) -> MessageView:
@@ -51,8 +54,10 @@ def _view_of(message: Message) -> MessageView:
     def body_text() -> str:
         with message.reader() as spool:
             return text_of(spool.read())
-    return MessageView.of(message.sender, headers, message.size, body_text,
-                          message.spam_score)
+    # A DMARC failure under p=quarantine counts as spam for every mailbox: a score above
+    # any threshold, so that each mailbox's own spam action (and sender lists) decides.
+    score = QUARANTINE_SCORE if quarantined(message.outcomes) else message.spam_score
+    return MessageView.of(message.sender, headers, message.size, body_text, score)
 
 
 class RulesStage:

@@ -134,3 +134,29 @@ def test_a_suspended_mailbox_cannot_log_in_to_the_webmail(sogo, tls_context, web
 def test_a_wrong_password_is_refused(sogo, tls_context, webmail_user):
     _, login = webmail_user
     assert sogo_log_in(sogo, tls_context, login, "not the password")[0] == 403
+
+
+def test_user_searches_find_the_customers_own_mailboxes_only(sogo, tls_context,
+                                                             webmail_user):
+    """SOGo's sharing dialogs search its user source: a customer finds its own second
+    mailbox there, never another customer's (sogo_users.c_domain, migration 0020)."""
+    cli, login = webmail_user
+    local, domain = login.split("@")
+    own = f"second.{local}@{domain}"
+    cli.ok("mailbox", "add", local, own, "--password-stdin", input=PASSWORD + "\n")
+    other = f"stranger{uuid.uuid4().hex[:8]}"
+    cli.ok("customer", "add", other, "--domain", domain, "--password-stdin",
+           input=PASSWORD + "\n")
+    status, cookies = sogo_log_in(sogo, tls_context, login)
+    assert status == 200
+
+    def found(text: str) -> set[str]:
+        status, _, body = sogo_request(sogo, tls_context, "GET",
+                                       f"/SOGo/so/{login}/usersSearch?search={text}",
+                                       cookies=cookies)
+        assert status == 200, body
+        return {user["uid"] for user in json.loads(body)["users"]}
+
+    assert found(domain) == {own}
+    assert found("stranger") == set()
+    assert found(other) == set()

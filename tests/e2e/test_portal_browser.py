@@ -49,6 +49,7 @@ from sqlalchemy import create_engine
 
 from mailbasic.portal.app import create_app
 from tests.conftest import Cli
+from tests.totp_codes import previous_step_code
 
 HOST = "127.0.0.1"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -370,7 +371,7 @@ def test_log_in_with_a_second_factor_set_up_in_the_browser(browser, people):
     assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
     # A code is accepted once: confirm with the previous step's (still valid), so that
     # the login below can use the current one.
-    browser.type("code", totp.at(time.time() - 30))
+    browser.type("code", previous_step_code(totp))
     browser.submit()
     recovery = [found.text for found in browser.driver.find_elements(By.CSS_SELECTOR,
                                                                      "ul.codes code")]

@@ -5,7 +5,6 @@ CSRF, cookies and headers, invitations and the read-only support view."""
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 
 import pyotp
@@ -14,6 +13,7 @@ import pytest
 from mailbasic import db
 from mailbasic.portal.app import create_app
 from mailbasic.schema import AuditEvent
+from tests.totp_codes import previous_step_code
 
 PASSWORD = "a long portal secret"
 
@@ -102,7 +102,7 @@ def test_second_factor_by_app_or_recovery_code(portal, settings):
         alice = get_customer(session, "alice")
         # The previous step's code (still accepted) confirms; the current one logs in.
         codes = credentials.enable_totp(session, audit.ADMIN, alice, secret,
-                                        pyotp.TOTP(secret).at(time.time() - 30))
+                                        previous_step_code(pyotp.TOTP(secret)))
     engine.dispose()
     client = browser(portal)
     answer = log_in(client)

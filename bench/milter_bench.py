@@ -5,17 +5,29 @@ One Postfix (relaying to smtp-sink) with one smtpd port per variant:
   A  no milter
   N  a pymilter milter that does nothing (bench/noop_milter.py): the protocol's floor
   B  mailbasic milter with instant stand-in scanners (bench/standins.py)
-  C  mailbasic milter with the real spamd + clamd
+  C  mailbasic milter with the real spamd + clamd (spam.engine = "spamassassin")
+  Cr mailbasic milter with the real rspamd + the same clamd (spam.engine = "rspamd");
+     rspamd as the local stack runs it, asking the stack's dnsmasq (answers at once)
   R  Debian's clamav-milter + spamass-milter with the same spamd + clamd
-Targets (issue 3): B/A >= 0.8; C/R >= 1.0 in messages/s; C p50 <= 0.7 x R p50;
-peak RSS <= 150 MB. Run with `make bench`; raw figures go to bench/results/.
+Targets: B/A >= 0.8; C/R >= 1.0 in messages/s; C p50 <= 0.7 x R p50 (issue 3);
+Cr/R >= 10 (issue 21); peak RSS <= 150 MB. Every message comes from outside
+(XCLIENT: mail.outside.example [192.0.2.25], whose SPF passes in the stack's DNS zones),
+so neither engine skips the checks it keeps for local clients.
+
+--mixed adds a second pass of C, Cr and R with issue 21's mixed sizes (70% under 10 KB,
+25% 10-500 KB, 5% 0.5-10 MB); --quick sends fewer messages and skips the memory test.
+Last, both engines score a small ham/spam corpus (bench/engine_corpus.py) through the
+milter's own clients (mailbasic/scanners), for detection beside throughput.
+Run with `make bench`; raw figures go to bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import grp
+import io
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -29,14 +41,22 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import engine_corpus
 import results_file
 
 from mailbasic.config import MIB, Settings, render_settings
 from mailbasic.devstack import Stack
+from mailbasic.devstack.dns import OUTSIDE_IP, OUTSIDE_MAIL_HOST
 from mailbasic.devstack.layout import HOST, Ports
 from mailbasic.devstack.process import accepts_connections, free_port, greeting, wait_until
+from mailbasic.devstack.rspamd import Rspamd
+from mailbasic.scanners.engines import spam_engine
+from mailbasic.scanners.spamd import SpamdError
 
 SENDER, RECIPIENT = "sender@bench.example", "rcpt@bench.example"
+# Who the load says it is (Postfix's XCLIENT), and its envelope sender: the stack's
+# outside domain, whose SPF record names that host.
+OUTSIDE_CLIENT = f"ADDR={OUTSIDE_IP} NAME={OUTSIDE_MAIL_HOST} HELO={OUTSIDE_MAIL_HOST}"
 
 
 def ham(size: int) -> bytes:
@@ -139,6 +159,7 @@ def start_postfix(root: Path, variants: dict[str, tuple[int, str]], sink_port: i
 message_size_limit = {20 * MIB}
 milter_content_timeout = 300s
 smtp_destination_concurrency_limit = 50
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
 """)
 
 
@@ -163,7 +184,7 @@ myhostname = bench.localhost
 mydestination =
 mynetworks = 127.0.0.0/8
 relay_domains = bench.example
-smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 milter_protocol = 6
 milter_default_action = tempfail
 default_process_limit = 200
@@ -187,20 +208,30 @@ INTERNAL_SERVICES = {"pickup", "cleanup", "qmgr", "tlsmgr", "rewrite", "bounce",
                      "error", "retry", "discard", "anvil", "scache", "postlog"}
 
 
-def load(port: int, payload: bytes, connections: int, per_connection: int) -> dict:
+def load(port: int, payloads: list[bytes], connections: int, per_connection: int,
+         outside: bool = True) -> dict:
+    """CONNECTIONS clients at once, PER_CONNECTION messages each: client i sends
+    payloads i * PER_CONNECTION onwards (round the list). OUTSIDE: each client first
+    says, with XCLIENT, that it is the outside domain's mail host, and sends as it."""
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
+    sender = engine_corpus.OUTSIDE_SENDER if outside else SENDER
 
-    def worker() -> None:
+    def worker(first: int) -> None:
         try:
             with smtplib.SMTP(HOST, port, timeout=600) as client:
                 client.ehlo("bench.client")
-                for _ in range(per_connection):
-                    client.mail(SENDER)
+                if outside:
+                    code, text = client.docmd("XCLIENT", OUTSIDE_CLIENT)
+                    if code != 220:
+                        raise smtplib.SMTPResponseException(code, text)
+                    client.ehlo(OUTSIDE_MAIL_HOST)
+                for index in range(first, first + per_connection):
+                    client.mail(sender)
                     client.rcpt(RECIPIENT)
                     started = time.perf_counter()
-                    code, text = client.data(payload)
+                    code, text = client.data(payloads[index % len(payloads)])
                     elapsed = time.perf_counter() - started
                     with lock:
                         latencies.append(elapsed)
@@ -210,11 +241,15 @@ def load(port: int, payload: bytes, connections: int, per_connection: int) -> di
             with lock:
                 failures.append(repr(error))
 
-    wall = results_file.run_workers([worker] * connections)
+    wall = results_file.run_workers([partial(worker, number * per_connection)
+                                     for number in range(connections)])
     latencies.sort()
+    offered = sum(len(payloads[index % len(payloads)])
+                  for index in range(connections * per_connection))
     return {"messages": len(latencies), "failures": failures[:5],
             "failed": len(failures), "seconds": round(wall, 3),
             "per_second": round(len(latencies) / wall, 1),
+            "mb_per_second": round(offered / MIB / wall, 2),
             "p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
 
@@ -223,7 +258,8 @@ CPU_GROUPS = {
     "postfix": {"master", "smtpd", "cleanup", "qmgr", "smtp", "trivial-rewrite", "anvil",
                 "postlogd", "smtp-sink", "proxymap", "tlsmgr", "scache"},
     "scanners": {"spamd", "spamd child", "clamd", "clamav-milter", "spamass-milter",
-                 "spamc"},
+                 "spamc", "rspamd"},
+    "dns": {"dnsmasq"},
     "postgres": {"postgres"},
 }
 
@@ -259,9 +295,10 @@ def cpu_seconds() -> dict[str, float]:
     return totals
 
 
-def measured(port: int, payload: bytes, connections: int, per_connection: int) -> dict:
+def measured(port: int, payloads: list[bytes], connections: int, per_connection: int,
+             outside: bool = True) -> dict:
     before = cpu_seconds()
-    result = load(port, payload, connections, per_connection)
+    result = load(port, payloads, connections, per_connection, outside)
     after = cpu_seconds()
     result["cpu_ms_per_message"] = {
         group: round((after[group] - before.get(group, 0.0)) * 1000 / result["messages"], 2)
@@ -276,16 +313,99 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+class BenchRspamd(Rspamd):
+    """The stack's rspamd (Debian's configuration, the role's local.d/ and override.d/,
+    the stack's dnsmasq as its resolver), with --rspamd-workers normal workers."""
+
+    workers = 1
+
+    def role_values(self) -> dict[str, object]:
+        return {**super().role_values(), "rspamd_workers": self.workers}
+
+
+# rspamd compiles its regular expressions for hyperscan in a helper process after it
+# starts (seconds of CPU) and scans more slowly until its worker has loaded them.
+HYPERSCAN_LOADED = re.compile(r"\(normal\).*hyperscan database of \d+ regexps has been loaded")
+
+
+def wait_hyperscan(log: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and HYPERSCAN_LOADED.search(log.read_text(errors="replace")):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def clients_seen(log: Path) -> dict[str, int]:
+    """The clients a milter's stage log lines name: XCLIENT's, unless --loopback-client."""
+    seen: dict[str, int] = {}
+    for client in re.findall(r" client=(\S+)", log.read_text(errors="replace")):
+        seen[client] = seen.get(client, 0) + 1
+    return seen
+
+
+def detection(settings: Settings) -> list[dict]:
+    """Each message of the corpus scored by both engines through the milter's own clients
+    (mailbasic/scanners/engines.py), as its spam stage asks them: spamd with the default
+    user, rspamd with the envelope; spam is a score of 5.0 or more with either."""
+    engines = {"spamd": spam_engine(replace(settings, spam_engine="spamassassin")),
+               "rspamd": spam_engine(replace(settings, spam_engine="rspamd"))}
+    rows = []
+    for sample in engine_corpus.detection_corpus():
+        row: dict = {"message": sample.name, "spam": sample.spam,
+                     "bytes": len(sample.message)}
+        for label, engine in engines.items():
+            try:
+                verdict = engine.check(io.BytesIO(sample.message), len(sample.message),
+                                       settings.spamd_default_user, sample.envelope)
+                row[label] = {"score": verdict.score, "is_spam": verdict.is_spam,
+                              "tests": list(verdict.tests)}
+            except SpamdError as error:
+                row[label] = {"error": str(error)}
+        rows.append(row)
+    return rows
+
+
+def mixed_sizes(stream: list[bytes]) -> dict:
+    bands = {"under 10 KB": 0, "10-500 KB": 0, "0.5-10 MB": 0}
+    for message in stream:
+        key = ("under 10 KB" if len(message) < 10 * 1024 else
+               "10-500 KB" if len(message) <= 500 * 1024 else "0.5-10 MB")
+        bands[key] += 1
+    total = sum(map(len, stream))
+    return {"messages": len(stream), **bands, "total_mb": round(total / MIB, 1),
+            "mean_kb": round(total / len(stream) / 1024, 1),
+            "largest_mb": round(max(map(len, stream)) / MIB, 2)}
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--connections", type=int, default=20)
-    options.add_argument("--messages", type=int, default=25, help="per connection")
+    options.add_argument("--messages", type=int, default=None,
+                         help="per connection (25; 5 with --quick)")
     options.add_argument("--size", type=int, default=2048, help="message bytes")
     options.add_argument("--big", type=int, default=19 * MIB, help="bytes, memory test")
     options.add_argument("--spamd-children", type=int, default=10)
+    options.add_argument("--rspamd-workers", type=int, default=1,
+                         help="rspamd normal workers (1, the rspamd role's default)")
+    options.add_argument("--mixed", action="store_true",
+                         help="a second pass of C, Cr and R with issue 21's mixed sizes")
+    options.add_argument("--mixed-messages", type=int, default=None,
+                         help="per connection in the mixed pass (10; 3 with --quick)")
+    options.add_argument("--quick", action="store_true",
+                         help="fewer messages, and no memory test")
+    options.add_argument("--loopback-client", action="store_true",
+                         help="send as 127.0.0.1 (no XCLIENT): rspamd then skips the "
+                              "checks it keeps for outside clients (SPF, hfilter, ...)")
     options.add_argument("--profile-pause", action="store_true",
                          help="wait for Enter before each variant (to attach a profiler)")
     arguments = options.parse_args()
+    if arguments.messages is None:
+        arguments.messages = 5 if arguments.quick else 25
+    if arguments.mixed_messages is None:
+        arguments.mixed_messages = 3 if arguments.quick else 10
+    outside = not arguments.loopback_client
 
     root = Path(tempfile.mkdtemp(prefix="mailbasic-bench-"))
     root.chmod(0o755)  # the servers run as their own users
@@ -296,13 +416,22 @@ def main() -> None:
         stack.prepare()
         # Enough spamd children that CPU, not the number of children, limits throughput.
         stack.spamd.max_children = arguments.spamd_children
-        for scanner in (stack.spamd, stack.clamd):
+        stack.rspamd = BenchRspamd(stack.layout, stack.ports.rspamd, stack.dns.address)
+        stack.rspamd.workers = arguments.rspamd_workers
+        # The resolver first, as the stack starts it: rspamd and the milter's sender
+        # checks ask it.
+        stack.dns.launch()
+        stack.dns.wait_ready()
+        for scanner in (stack.rspamd, stack.spamd, stack.clamd):
             scanner.launch()
         stack.start_database()
-        stack.spamd.wait_ready()
-        stack.clamd.wait_ready()
+        for scanner in (stack.spamd, stack.clamd, stack.rspamd):
+            scanner.wait_ready()
+        if not wait_hyperscan(stack.rspamd.logfile, timeout=180):
+            print("warning: rspamd's worker has not logged its hyperscan database; "
+                  "Cr may be measured while it compiles", flush=True)
         port = {name: free_port() for name in (
-            "A", "N", "B", "C", "R", "M", "sink", "stand_spamd", "stand_clamd")}
+            "A", "N", "B", "C", "Cr", "R", "M", "sink", "stand_spamd", "stand_clamd")}
         processes.start(["smtp-sink", "-u", "postfix", f"{HOST}:{port['sink']}", "256"],
                         root / "smtp-sink.log")
         processes.start([sys.executable, str(Path(__file__).with_name("standins.py")),
@@ -310,11 +439,15 @@ def main() -> None:
                         root / "standins.log")
         wait_until(lambda: accepts_connections(port["stand_clamd"]), what="stand-ins",
                    timeout=30)
-        # Messages are 2 KB; above the spam cap only in the memory test.
-        base = replace(stack.settings, spamd_timeout=60, clamd_timeout=120)
+        # Messages are 2 KB; above the spam cap only in the memory test and the largest
+        # of the mixed pass.
+        base = replace(stack.settings, spamd_timeout=60, rspamd_timeout=60,
+                       clamd_timeout=120)
         _, socket_b = start_milter(processes, root, "milter-b", replace(
             base, spamd_port=port["stand_spamd"], clamd_port=port["stand_clamd"]))
         _, socket_c = start_milter(processes, root, "milter-c", base)
+        _, socket_cr = start_milter(processes, root, "milter-cr",
+                                    replace(base, spam_engine="rspamd"))
         memory_milter, socket_m = start_milter(processes, root, "milter-m", base)
         noop = socket_directory(root) / "noop.sock"
         processes.start([sys.executable, str(Path(__file__).with_name("noop_milter.py")),
@@ -325,25 +458,43 @@ def main() -> None:
             "N": (port["N"], f"unix:{noop}"),
             "B": (port["B"], socket_b),
             "C": (port["C"], socket_c),
+            "Cr": (port["Cr"], socket_cr),
             "R": (port["R"], start_reference(processes, root, stack)),
             "M": (port["M"], socket_m),
         }
         postfix_etc = start_postfix(root, variants, port["sink"])
 
-        payload = ham(arguments.size)
+        payloads = [engine_corpus.text_message(arguments.size) if outside
+                    else ham(arguments.size)]
         results: dict[str, dict] = {}
-        for name in ("A", "N", "B", "C", "R"):
+        for name in LABELS:
             if arguments.profile_pause:
                 input(f"variant {name} next; Enter to start ")
-            load(variants[name][0], payload, 4, 5)  # warm up: processes, caches
-            results[name] = measured(variants[name][0], payload, arguments.connections,
-                                     arguments.messages)
+            load(variants[name][0], payloads, 4, 5, outside)  # warm up: processes, caches
+            results[name] = measured(variants[name][0], payloads, arguments.connections,
+                                     arguments.messages, outside)
             print(f"{name}: {results[name]}", flush=True)
 
-        big = big_attachment(arguments.big)
-        results["memory"] = load(variants["M"][0], big, 20, 1)
-        results["memory"]["peak_rss_mb"] = round(peak_rss_mb(memory_milter.pid), 1)
-        print(f"memory: {results['memory']}", flush=True)
+        if arguments.mixed:
+            stream = engine_corpus.mixed_stream(arguments.connections
+                                                * arguments.mixed_messages)
+            results["mixed"] = {"stream": mixed_sizes(stream)}
+            print(f"mixed sizes: {results['mixed']['stream']}", flush=True)
+            for name in MIXED_VARIANTS:
+                results["mixed"][name] = measured(variants[name][0], stream,
+                                                  arguments.connections,
+                                                  arguments.mixed_messages, outside)
+                print(f"mixed {name}: {results['mixed'][name]}", flush=True)
+
+        results["detection"] = {"rows": detection(base)}
+        results["clients_seen"] = {name: clients_seen(root / f"{name}.log")
+                                   for name in ("milter-c", "milter-cr")}
+
+        if not arguments.quick:
+            big = big_attachment(arguments.big)
+            results["memory"] = load(variants["M"][0], [big], 20, 1, outside)
+            results["memory"]["peak_rss_mb"] = round(peak_rss_mb(memory_milter.pid), 1)
+            print(f"memory: {results['memory']}", flush=True)
         report(results, arguments)
     finally:
         if postfix_etc:
@@ -353,36 +504,116 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+LABELS = {"A": "A Postfix, no milter", "N": "N no-op pymilter",
+          "B": "B mailbasic, stand-in scanners", "C": "C mailbasic, spamd + clamd",
+          "Cr": "Cr mailbasic, rspamd + clamd", "R": "R clamav-milter + spamass-milter"}
+MIXED_VARIANTS = ("C", "Cr", "R")
+
+
+def print_table(results: dict[str, dict], names) -> None:
+    print(f"{'variant':<40}{'msg/s':>10}{'MB/s':>8}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'failed':>8}")
+    for name in names:
+        row = results[name]
+        print(f"{LABELS[name]:<40}{row['per_second']:>10}{row['mb_per_second']:>8}"
+              f"{row['p50_ms']:>10}{row['p99_ms']:>10}{row['failed']:>8}")
+
+
 def report(results: dict[str, dict], arguments) -> None:
-    a, n, b, c, r = (results[name] for name in "ANBCR")
+    a, n, b, c, cr, r = (results[name] for name in LABELS)
     ratios = {
         "B/A throughput (target >= 0.8)": b["per_second"] / a["per_second"],
         "N/A throughput (no-op milter: floor)": n["per_second"] / a["per_second"],
         "B/N throughput (mailbasic vs no-op)": b["per_second"] / n["per_second"],
+        "Cr/R throughput (issue 21 target >= 10)": cr["per_second"] / r["per_second"],
         "C/R throughput (target >= 1.0)": c["per_second"] / r["per_second"],
+        "Cr/C throughput (rspamd vs spamd)": cr["per_second"] / c["per_second"],
         "C/R p50 latency (target <= 0.7)": c["p50_ms"] / r["p50_ms"],
+        "Cr/R p50 latency": cr["p50_ms"] / r["p50_ms"],
     }
-    print()
-    print(f"{'variant':<40}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
-    for name, label in (("A", "A Postfix, no milter"), ("N", "N no-op pymilter"),
-                        ("B", "B mailbasic, stand-in scanners"),
-                        ("C", "C mailbasic, spamd + clamd"),
-                        ("R", "R clamav-milter + spamass-milter")):
-        row = results[name]
-        print(f"{label:<40}{row['per_second']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
-              f"{row['failed']:>8}")
+    mixed = results.get("mixed")
+    if mixed:
+        ratios.update({
+            "mixed sizes: Cr/R throughput (target >= 10)":
+                mixed["Cr"]["per_second"] / mixed["R"]["per_second"],
+            "mixed sizes: C/R throughput":
+                mixed["C"]["per_second"] / mixed["R"]["per_second"],
+            "mixed sizes: Cr/C throughput":
+                mixed["Cr"]["per_second"] / mixed["C"]["per_second"],
+        })
+    print(f"\n{arguments.size} B messages, {arguments.connections} connections x "
+          f"{arguments.messages}:")
+    print_table(results, LABELS)
+    if mixed:
+        stream = mixed["stream"]
+        print(f"\nmixed sizes, {stream['messages']} messages ({stream['under 10 KB']} under "
+              f"10 KB, {stream['10-500 KB']} 10-500 KB, {stream['0.5-10 MB']} 0.5-10 MB; "
+              f"mean {stream['mean_kb']} KB), {arguments.connections} connections:")
+        print_table(mixed, MIXED_VARIANTS)
     print()
     for label, value in ratios.items():
-        print(f"{label:<40}{value:>10.2f}")
+        print(f"{label:<48}{value:>10.2f}")
+    failed = [name for name in LABELS if results[name]["failed"]]
+    failed += [f"mixed {name}" for name in MIXED_VARIANTS if mixed and mixed[name]["failed"]]
+    if failed:
+        print(f"warning: failed messages in {', '.join(failed)} (see failures in the JSON)")
     print("\nCPU ms per message, by process group (2 cores shared by all):")
-    for name in "ANBCR":
-        groups = results[name]["cpu_ms_per_message"]
-        print(f"  {name}: " + ", ".join(f"{group} {value}" for group, value in
-                                     sorted(groups.items(), key=lambda item: -item[1])))
-    memory = results["memory"]
-    print(f"{'peak milter RSS, 20 x 20 MB (<= 150 MB)':<40}{memory['peak_rss_mb']:>10} MB"
-          f"  ({memory['messages']} messages, {memory['failed']} failed)")
+    for name in LABELS:
+        print_cpu(name, results[name])
+    for name in MIXED_VARIANTS if mixed else ():
+        print_cpu(f"mixed {name}", mixed[name])
+    print(f"\nclients in the milters' logs: {results['clients_seen']}")
+    print_detection(results["detection"])
+    memory = results.get("memory")
+    if memory:
+        print(f"\n{'peak milter RSS, 20 x 20 MB (<= 150 MB)':<40}{memory['peak_rss_mb']:>10}"
+              f" MB  ({memory['messages']} messages, {memory['failed']} failed)")
+    else:
+        print("\nmemory test skipped (--quick)")
     print(f"\nraw figures: {results_file.save('milter', arguments, results, ratios)}")
+
+
+def print_cpu(name: str, row: dict) -> None:
+    groups = row["cpu_ms_per_message"]
+    print(f"  {name}: " + ", ".join(f"{group} {value}" for group, value in
+                                 sorted(groups.items(), key=lambda item: -item[1])))
+
+
+def print_detection(detection: dict) -> None:
+    rows = detection["rows"]
+    print("\nDetection: the same messages scored by each engine through the milter's "
+          "clients (spam: score >= 5.0)")
+    print(f"{'message':<40}{'spamd':>16}{'rspamd':>16}")
+
+    def cell(verdict: dict) -> str:
+        if "error" in verdict:
+            return "error"
+        return f"{verdict['score']:.1f} {'spam' if verdict['is_spam'] else 'ham'}"
+
+    for row in rows:
+        print(f"{row['message']:<40}{cell(row['spamd']):>16}{cell(row['rspamd']):>16}")
+    summary = {}
+    for engine in ("spamd", "rspamd"):
+        spams = [row[engine] for row in rows if row["spam"]]
+        hams = [row[engine] for row in rows if not row["spam"]]
+        caught = sum(bool(verdict.get("is_spam")) for verdict in spams)
+        wrong = sum(bool(verdict.get("is_spam")) for verdict in hams)
+        errors = sum("error" in verdict for verdict in spams + hams)
+        summary[engine] = {"spam_caught": caught, "spam": len(spams),
+                           "ham_flagged": wrong, "ham": len(hams), "errors": errors}
+    detection["summary"] = summary
+    print(f"{'spam caught':<40}" + "".join(
+        f"{summary[e]['spam_caught']}/{summary[e]['spam']:<3}".rjust(16)
+        for e in ("spamd", "rspamd")))
+    print(f"{'ham flagged as spam':<40}" + "".join(
+        f"{summary[e]['ham_flagged']}/{summary[e]['ham']:<3}".rjust(16)
+        for e in ("spamd", "rspamd")))
+    for engine in ("spamd", "rspamd"):
+        print(f"  {engine} tests:")
+        for row in rows:
+            verdict = row[engine]
+            tests = verdict.get("error") or ",".join(verdict["tests"]) or "none"
+            print(f"    {row['message']}: {tests[:160]}")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from email.message import EmailMessage
 
 import dkim
 import pytest
-from dns import resolver as dns_resolver
 
 from mailbasic.devstack.dns import Record
 from mailbasic.devstack.layout import HOST
 from mailbasic.dkim_keys import txt_strings
 from tests.conftest import Cli
+from tests.dns_lookup import lookup
 
 DOMAIN = "signed-mail.example"
 SENDER = (f"dkim.sender@{DOMAIN}", "dkim sender's long secret")
@@ -44,15 +44,6 @@ def signing(postfix, dns, tmp_path_factory):
     return postfix, selector
 
 
-def lookup(stack):
-    """dkimpy's dnsfunc: a TXT question to the stack's dnsmasq, with dnspython."""
-    resolver = dns_resolver.Resolver(configure=False)
-    resolver.nameservers, resolver.port = [HOST], stack.dns.port
-
-    def txt(name: bytes, timeout: float = 5) -> bytes:
-        answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout)
-        return b"".join(b"".join(record.strings) for record in answer)
-    return txt
 
 
 def received(stack, tls_context, login, subject: str) -> bytes:

@@ -27,7 +27,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dns import resolver as dns_resolver
 
 from mailbasic.config import service_host_names
 from mailbasic.devstack.dns import Record
@@ -35,6 +34,7 @@ from mailbasic.devstack.layout import HOST
 from mailbasic.devstack.process import free_port
 from mailbasic.dkim_keys import txt_strings
 from tests.conftest import Cli
+from tests.dns_lookup import lookup
 
 HOSTED = "auth-hosted.example"          # our customer's domain, p=reject, sends from elsewhere
 SIGNER = "auth-signer.example"          # an outside domain: SPF 127.0.0.1, DKIM key, p=reject
@@ -184,18 +184,6 @@ def without_comments(header: str) -> str:
     return " ".join(re.sub(r"\([^()]*\)", " ", header).split())
 
 
-def lookup(stack):
-    """dkimpy's dnsfunc: a TXT question to the stack's dnsmasq, with dnspython."""
-    resolver = dns_resolver.Resolver(configure=False)
-    resolver.nameservers, resolver.port = [HOST], stack.dns.port
-
-    def get(name: bytes, timeout: float = 5) -> bytes | None:
-        try:
-            answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout)
-        except dns_resolver.NXDOMAIN:
-            return None
-        return b"".join(b"".join(record.strings) for record in answer)
-    return get
 
 
 def test_signed_mail_from_an_authorised_host_passes_spf_dkim_and_dmarc(zones, tls_context):

@@ -12,11 +12,9 @@ from dataclasses import replace
 import dkim
 import Milter
 import pytest
-from dns import resolver as dns_resolver
 from Milter import testctx
 
 from mailbasic.devstack.dns import Record
-from mailbasic.devstack.layout import HOST
 from mailbasic.dkim_keys import txt_strings
 from mailbasic.milter.app import MailbasicMilter, configure
 from mailbasic.milter.message import Client, Message
@@ -24,6 +22,7 @@ from mailbasic.milter.spool import Spool
 from mailbasic.milter.stages import Pipeline
 from mailbasic.milter.stages.dkim_sign import DkimSignStage
 from tests.corpus import mail, virus_attached
+from tests.dns_lookup import lookup
 from tests.integration.test_milter_adapter import NOREPLY_BITS
 
 DOMAIN = "example.net"
@@ -47,15 +46,6 @@ def publish(stack, cli, *arguments: str) -> str:
     return selector
 
 
-def lookup(stack):
-    """dkimpy's dnsfunc, asking the stack's dnsmasq with dnspython."""
-    resolver = dns_resolver.Resolver(configure=False)
-    resolver.nameservers, resolver.port = [HOST], stack.dns.port
-
-    def txt(name: bytes, timeout: float = 5) -> bytes:
-        answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout)
-        return b"".join(b"".join(record.strings) for record in answer)
-    return txt
 
 
 @pytest.fixture

@@ -74,6 +74,10 @@ def session_view(session: Session, row: SmtpSession) -> dict[str, Any]:
         MilterConnection.client_port == row.client_port,
         MilterConnection.connected_at.between(row.connected_at - _CLOCK_SLACK,
                                               row.connected_at + _CLOCK_SLACK))
+        # The nearest in time: a client's port may be used again within the slack (many
+        # connections from one address, as from a local webmail or fetching job).
+        .order_by(func.abs(func.extract("epoch", MilterConnection.connected_at
+                                         - row.connected_at)))
         .limit(1)) if row.client_port is not None else None
     failures = session.scalars(select(SmtpAuthAttempt).where(
         SmtpAuthAttempt.session_id == row.id).order_by(SmtpAuthAttempt.id))

@@ -263,7 +263,7 @@ class Stack:
         for server in servers:
             try:
                 server.stop()
-            except StackError as error:
+            except (StackError, OSError) as error:    # the others are stopped all the same
                 failures.append(f"{server.name}: {error}")
         if failures:
             raise StackError("some servers did not stop:\n" + "\n".join(failures))

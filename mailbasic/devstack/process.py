@@ -117,13 +117,19 @@ def read_pid(pidfile: Path) -> int | None:
 
 
 def is_running(pid: int) -> bool:
+    """Whether the process exists and has not exited: a zombie (exited, its parent has not
+    reaped it yet; a daemon's parent is init) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True     # no /proc: kill() has said it exists
+    return state != "Z"
 
 
 def stop_pidfile(pidfile: Path, what: str, timeout: float = 30, group: bool = False) -> None:
@@ -133,8 +139,20 @@ def stop_pidfile(pidfile: Path, what: str, timeout: float = 30, group: bool = Fa
     if pid is None or not is_running(pid):
         return
     send = os.killpg if group else os.kill
-    send(pid, signal.SIGTERM)
     try:
+        send(pid, signal.SIGTERM)
         wait_until(lambda: not is_running(pid), what=f"{what} exit", timeout=timeout)
+    except ProcessLookupError:
+        return      # gone between the look and the signal
     except StackError:
+        kill_now(pid, send)
+        wait_until(lambda: not is_running(pid), what=f"{what} exit after SIGKILL",
+                   timeout=10)
+
+
+def kill_now(pid: int, send: Callable[[int, int], None] = os.kill) -> None:
+    """SIGKILL, for a process that may have just exited by itself."""
+    try:
         send(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -19,6 +19,8 @@ from mailbasic.devstack.layout import HOST, Layout
 from mailbasic.devstack.process import (
     StackError,
     chown,
+    kill_now,
+    read_pid,
     start_daemon,
     stop_pidfile,
     wait_until,
@@ -67,7 +69,13 @@ class Sogo:
                    log=self.logfile)
 
     def stop(self) -> None:
-        stop_pidfile(self.pidfile, "sogod")
+        """SIGTERM to sogod's watchdog, which stops its workers; a worker still waiting on
+        a server (the watchdog waits for it) is killed after a while, as is whatever else
+        is left in the stack's SOGo mount namespace: only this sogod runs there."""
+        left = namespace_members(read_pid(self.pidfile))
+        stop_pidfile(self.pidfile, "sogod", timeout=15)
+        for pid in left:
+            kill_now(pid)
         stop_pidfile(self.cache_pidfile, "SOGo's memcached")
 
     def _answers(self) -> bool:
@@ -99,3 +107,24 @@ class Sogo:
 def cache_socket(layout: Layout) -> Path:
     """SOGo's memcached socket: mailbasic drops a login from it when its rights change."""
     return layout.component(Sogo.name) / "memcached.sock"
+
+
+def namespace_members(pid: int | None) -> list[int]:
+    """The processes in the mount namespace of `pid` (none when it is gone)."""
+    if pid is None:
+        return []
+    try:
+        namespace = os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return []
+    if namespace == os.readlink("/proc/self/ns/mnt"):
+        return []   # not the namespace of its own that launch() gave it: never the host's
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "mnt") == namespace:
+                    members.append(int(entry.name))
+            except OSError:
+                continue    # exited meanwhile
+    return members

@@ -65,7 +65,9 @@ def arrived(stack, user: str) -> email.message.EmailMessage:
         if found:
             return email.message_from_string(found[-1]["text"], policy=email.policy.default)
         time.sleep(0.3)
-    pytest.fail(f"no fax arrived for {user}")
+    queue = subprocess.run(["postqueue", "-c", str(stack.postfix.config_directory), "-p"],
+                           capture_output=True, text=True, timeout=30).stdout
+    pytest.fail(f"no fax arrived for {user}; Postfix's queue:\n{queue[-3000:]}")
 
 
 def attachment(message) -> tuple[str, bytes]:

@@ -83,13 +83,14 @@ def arrives(stack, tls_context, login: str, folder: str, text: str, count: int =
 
 def settle(stack) -> None:
     """Wait until Postfix's queue is empty: what should have arrived has arrived."""
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    deadline, listing = time.monotonic() + DELIVERY_TIMEOUT, ""
     while time.monotonic() < deadline:
         listing = run(["postqueue", "-c", str(stack.postfix.config_directory), "-p"])
         if "Mail queue is empty" in listing:
             return
         time.sleep(0.2)
-    pytest.fail("Postfix's queue did not empty")
+    # The listing names each queued message with its sender, recipients and why it waits.
+    pytest.fail(f"Postfix's queue did not empty:\n{listing[-3000:]}")
 
 
 SIEVE = """require ["fileinto"];

@@ -127,8 +127,11 @@ class Webmail:
             self.driver.save_screenshot(str(Path(tempfile.gettempdir())
                                             / "webmail-timeout.png"))
             log = self.log.read_text(errors="replace").splitlines()[-40:]
+            # SOGo's own error messages first: the one line a short summary shows.
+            notices = " | ".join(found.text for found in self.shown("md-toast, md-dialog"))
             pytest.fail(f"{what or condition} not within {timeout} s at "
-                        f"{self.driver.current_url}:\n{self.text()[:2000]}\n"
+                        f"{self.driver.current_url}; shown: {notices[:500]!r}\n"
+                        f"{self.text()[:2000]}\n"
                         "--- the end of SOGo's log:\n" + "\n".join(log))
         assert result is not None   # until() returns only what is true
         return result

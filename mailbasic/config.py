@@ -113,6 +113,9 @@ class Settings:
     message_size_limit: int = 20 * MIB
     bcrypt_cost: int = 11
     milter_socket: str = "inet:10030@127.0.0.1"
+    # Worker processes (0: one per CPU). One Python process computes on one core at a
+    # time, so a milter of one process uses one core however many the server has.
+    milter_workers: int = 0
     spool_threshold: int = 256 * 1024
     # Bodies above the threshold, mode 0600; emptied when the milter starts (a killed
     # milter leaves the messages it was reading).
@@ -653,6 +656,8 @@ _KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("passwords", "bcrypt_cost"): ("bcrypt_cost", _bcrypt_cost),
     ("milter", "socket"): ("milter_socket", _listen_socket),
     ("milter", "spool_threshold"): ("spool_threshold", parse_size),
+    ("milter", "workers"): ("milter_workers",
+                            _whole_number(0, 256, "a number of processes (0: one per CPU)")),
     ("spamd", "host"): ("spamd_host", _string),
     ("spamd", "port"): ("spamd_port", _port),
     ("spamd", "timeout"): ("spamd_timeout", _seconds),

@@ -13,4 +13,6 @@ def command(context: CliContext) -> None:
     from mailbasic.milter import app  # pymilter's C module is needed only here
 
     configure_daemon_logging()
-    app.run(context.settings)
+    status = app.run(context.settings)
+    if status:
+        raise SystemExit(status)

@@ -100,6 +100,9 @@ class Stack:
                                  mail_root=str(self.layout.mail),
                                  milter_socket=f"unix:{self.layout.component('milter')}"
                                                "/milter.sock",
+                                 # Forked workers as on a server of several cores, on any
+                                 # machine: the stack's tests go through them.
+                                 milter_workers=2,
                                  policy_socket=f"unix:{self.layout.component('policy')}"
                                                "/policy.sock",
                                  srs_socket=f"unix:{self.layout.component('srs')}/srs.sock",

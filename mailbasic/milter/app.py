@@ -12,9 +12,11 @@ import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import Milter
+import milter
 
 from mailbasic import dbdeadline
 from mailbasic.config import Settings
@@ -37,6 +39,7 @@ from mailbasic.milter.message import Client, Message
 from mailbasic.milter.spool import SPOOL_PREFIX, Spool
 from mailbasic.milter.stages import Pipeline
 from mailbasic.milter.transactions import TransactionLog, make_record
+from mailbasic.milter.workers import Supervisor, worker_count
 from mailbasic.rules.recipient import bare_address
 
 log = logging.getLogger("mailbasic.milter")
@@ -294,16 +297,36 @@ def configure(settings: Settings, pipeline: Pipeline | None = None,
                                    if settings.log_connections else None)
 
 
-def run(settings: Settings) -> None:
-    """Serve milter connections on settings.milter_socket until stopped."""
+def run(settings: Settings) -> int:
+    """Serve milter connections on settings.milter_socket until stopped, in as many
+    worker processes as configured (mailbasic/milter/workers.py); the exit status."""
     dbdeadline.install(settings.database_deadline)
     prepare_spool_directory(settings.spool_directory)
-    configure(settings)
     if settings.milter_socket.startswith("unix:"):
         os.umask(0o007)  # the socket: ours and our group's (postfix), nobody else's
     Milter.factory = MailbasicMilter
     Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS + Milter.CHGBODY + Milter.ADDRCPT
                      + Milter.DELRCPT + Milter.CHGFROM)
-    log.info("mailbasic milter listening on %s", settings.milter_socket)
+    workers = worker_count(settings.milter_workers)
+    log.info("mailbasic milter listening on %s with %d worker process%s",
+             settings.milter_socket, workers, "" if workers == 1 else "es")
+    if workers == 1:
+        serve(settings)
+        return 0
+    open_socket(settings.milter_socket)
+    return Supervisor(workers, partial(serve, settings)).run()
+
+
+def serve(settings: Settings) -> None:
+    """One process's milter: its stages, pools and threads, then libmilter's loop."""
+    configure(settings)
     # Postfix waits 300 s for a milter; a dead connection is dropped after 600 s idle.
     Milter.runmilter("mailbasic", settings.milter_socket, timeout=600)
+
+
+def open_socket(spec: str) -> None:
+    """Listen now, before the workers fork: libmilter opens a process's socket once, so
+    runmilter in each worker finds it open and accepts on it."""
+    milter.setconn(spec)
+    milter.register("mailbasic")
+    milter.opensocket(True)     # True: a socket file left by a killed milter is removed

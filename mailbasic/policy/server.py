@@ -7,7 +7,6 @@ Postfix then applies smtpd_policy_service_default_action (451), never DUNNO.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailbasic import dbdeadline
 from mailbasic.config import Settings
+from mailbasic.forking import die_with_parent
 from mailbasic.policy.decide import Policy
 from mailbasic.policy.protocol import ProtocolError, answer, read_request
 
@@ -100,20 +100,6 @@ def bind(settings: Settings) -> PolicyServer:
         server = TcpPolicyServer((host, int(port)), PolicyHandler)
         server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return server
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """A worker must never outlive the daemon that forked it (it would go on answering
-    with stale settings, unseen by init scripts and units): the kernel sends it SIGTERM
-    when its parent dies, however the parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:   # the parent died before prctl took effect (fork race)
-        os._exit(0)
 
 
 def run(settings: Settings) -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 _BASE64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _WHITESPACE = frozenset(b" \t\r\n")
+_WHITESPACE_BYTES = b" \t\r\n"
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 PLAIN_ENCODINGS = ("7bit", "8bit", "binary")
 UUENCODE_NAMES = ("x-uuencode", "uuencode", "x-uue", "uue")
 _CTE_TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
@@ -57,6 +59,22 @@ class Base64Decoder:
             yield tail
 
     def _feed(self, chunk: bytes) -> bytes:
+        """Regular base64 (alphabet and line breaks) in C, in one call; from the first
+        padding or stray character on, byte by byte (a message's last line, or an
+        irregular one)."""
+        compact = chunk.translate(None, _WHITESPACE_BYTES)
+        stray = _NOT_BASE64.search(compact)
+        regular = compact[:stray.start()] if stray else compact
+        out = b""
+        if regular and not self._padded:
+            data = bytes(self._group) + regular
+            whole = len(data) - len(data) % 4
+            self._group[:] = data[whole:]
+            out = binascii.a2b_base64(data[:whole]) if whole else b""
+            compact = compact[len(regular):]
+        return out + self._feed_slowly(compact) if compact else out
+
+    def _feed_slowly(self, chunk: bytes) -> bytes:
         out = bytearray()
         for byte in chunk:
             if byte in _BASE64_ALPHABET:

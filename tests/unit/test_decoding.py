@@ -56,6 +56,24 @@ def test_base64_decodes_as_coreutils_does(encoded):
         == coreutils
 
 
+@pytest.mark.parametrize("cut", [1, 3, 4, 77, 65536])
+def test_base64_decodes_the_same_in_any_chunks_with_garbage_and_padding_anywhere(cut):
+    # Regular runs are decoded in one call, the rest byte by byte: the seams between the
+    # two (a group cut across chunks, padding or a stray byte in a chunk) change nothing
+    # against the byte-by-byte decoder alone.
+    payload = bytes(range(256)) * 40
+    regular = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    assert b"".join(decoding.Base64Decoder().decode([regular])) == payload
+    for encoded in (regular, regular[:700] + b"=" + regular[700:],
+                    regular[:1001] + b"*!" + regular[1001:], regular + b"QUJD"):
+        reference = decoding.Base64Decoder()
+        expected = reference._feed_slowly(encoded) + reference._flush()
+        decoder = decoding.Base64Decoder()
+        chunks = [encoded[i:i + cut] for i in range(0, len(encoded), cut)]
+        assert b"".join(decoder.decode(chunks)) == expected, encoded[:40]
+        assert decoder.irregular == reference.irregular == (encoded != regular)
+
+
 def test_irregular_base64_is_noted_so_the_raw_part_is_scanned_too():
     raw = (b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
            b"\r\n\r\n" + base64_padded_every(EICAR, 4))

@@ -55,6 +55,21 @@ def test_multipart_offsets_and_decoding():
                                  ("text/x-mime-epilogue", None, b"epilogue\r\n")]
 
 
+def test_a_large_body_is_passed_over_up_to_each_line_that_could_be_a_delimiter():
+    # The parser reads a body in blocks up to the next line starting with "-": such
+    # lines inside a body (not delimiters), a block's end inside a line, a line longer
+    # than a block, and a bare LF before the delimiter are all where they belong.
+    payload = (base64.encodebytes(bytes(range(256)) * 2000).replace(b"\n", b"\r\n")
+               + b"-- not a delimiter\r\n-x-\r\n" + b"x" * 200_000 + b"\r\n"
+               + base64.encodebytes(b"tail").replace(b"\n", b"\r\n")[:-2] + b"\n")
+    raw = (b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+           b"--b1\r\nContent-Type: application/octet-stream\r\n\r\n" + payload
+           + b"--b1\r\nContent-Type: text/plain\r\n\r\nlast\r\n--b1--\r\n")
+    attachment, text = structure(raw).children
+    assert raw[attachment.body_start:attachment.end] == payload[:-1]  # the LF is the
+    assert raw[text.start:text.end] == b"Content-Type: text/plain\r\n\r\nlast"  # delimiter's
+
+
 def test_nested_multipart_and_attached_message():
     inner = (b'Content-Type: multipart/alternative; boundary="inner"\r\n\r\n'
              b"--inner\r\nContent-Type: text/plain\r\n\r\nplain\r\n"

@@ -1,16 +1,50 @@
-"""Writes one SMTP transaction log record per transaction the milter saw."""
+"""Writes one SMTP transaction log record per transaction the milter saw.
+
+Before the milter answers 250 the message's record is committed (an accepted message is
+always in the log). The records of messages that end at the same time are committed
+together: one writer thread takes every record waiting, writes them in one transaction
+on one pooled connection, and wakes each message's callback when the commit that holds
+its record is done. One message alone is written at once; under load a commit carries
+many, so the checkout, BEGIN and COMMIT round trips are paid once per batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
 
 from mailbasic import smtplog
 from mailbasic.config import Settings
+from mailbasic.dbdeadline import DEADLINE_MESSAGE
 from mailbasic.directory import directory_engine, retrying
 from mailbasic.milter.decisions import Outcome, QueueNotification
 from mailbasic.milter.message import Client
 from mailbasic.sms import store as sms_store
 from mailbasic.smtplog import TransactionRecord
+
+log = logging.getLogger("mailbasic.milter")
+
+MAX_BATCH = 200
+
+
+class RecordNotWritten(RuntimeError):
+    """The writer did not commit the record in time (the milter answers 451)."""
+
+
+@dataclass
+class _Pending:
+    entry: TransactionRecord
+    notifications: tuple[QueueNotification, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.done.set()
 
 
 class TransactionLog:
@@ -19,14 +53,61 @@ class TransactionLog:
         # are written together or not at all.
         self.engine = directory_engine(settings).execution_options(
             isolation_level="READ COMMITTED")
+        # A write may take the deadline twice (retrying reconnects once): then 451.
+        self.wait_seconds = 2 * settings.database_deadline + 1
+        self.pending: list[_Pending] = []
+        self.arrived = threading.Condition()
+        threading.Thread(target=self._writer, name="transaction-log", daemon=True).start()
 
-    @retrying
     def record(self, entry: TransactionRecord,
                notifications: Iterable[QueueNotification] = ()) -> None:
-        """The log record and the message's SMS notifications, in one transaction."""
+        """The log record and the message's SMS notifications, committed on return."""
+        pending = _Pending(entry, tuple(notifications))
+        with self.arrived:
+            self.pending.append(pending)
+            self.arrived.notify()
+        if not pending.done.wait(self.wait_seconds):
+            raise RecordNotWritten(f"no commit within {self.wait_seconds:g}s")
+        if pending.error is not None:
+            raise pending.error
+
+    def _writer(self) -> None:
+        while True:
+            with self.arrived:
+                while not self.pending:
+                    self.arrived.wait()
+                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            self._commit(batch)
+        except Exception as error:     # each waiting callback gets it and answers 451
+            if len(batch) == 1 or database_away(error):
+                for pending in batch:
+                    pending.finish(error)
+                return
+            # One record the database refuses must not fail the others: each alone.
+            log.warning("milter: stage=log verdict=retry reason=a batch of %d records "
+                        "failed (%s); writing each alone", len(batch), error)
+            for pending in batch:
+                self._write([pending])
+            return
+        for pending in batch:
+            pending.finish()
+
+    @retrying
+    def _commit(self, batch: Sequence[_Pending]) -> None:
         with self.engine.begin() as connection:
-            smtplog.record(connection, entry)
-            sms_store.queue(connection, notifications)
+            for pending in batch:
+                smtplog.record(connection, pending.entry)
+                sms_store.queue(connection, pending.notifications)
+
+
+def database_away(error: Exception) -> bool:
+    """Unreachable or frozen: writing the records one by one would only wait longer."""
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or DEADLINE_MESSAGE in str(error.orig))
 
 
 def make_record(queue_id: str, client: Client, sender: str, size: int | None,

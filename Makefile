@@ -81,6 +81,7 @@ test: deps
 
 bench: deps
 	scripts/install-debian-packages $(BENCH_PACKAGES)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(VENV)/bin/python bench/milter_bench.py
 	$(VENV)/bin/python bench/policy_bench.py
 	$(VENV)/bin/python bench/rules_bench.py

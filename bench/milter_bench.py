@@ -553,10 +553,11 @@ def main() -> None:
         # Where the milter's own CPU goes, in passes of their own (sampling costs CPU).
         results["profile"] = {}
         if milter_profile.available():
-            results["profile"]["B"] = profiled(root / "profile-b.raw", milters["B"].pid,
-                                               partial(load, variants["B"][0], payloads,
-                                                       arguments.connections,
-                                                       arguments.messages, outside))
+            for name in ("B", "Cr"):
+                results["profile"][name] = profiled(
+                    root / f"profile-{name}.raw", milters[name].pid,
+                    partial(load, variants[name][0], payloads, arguments.connections,
+                            arguments.messages, outside))
         else:
             print("py-spy not installed (pip install -e '.[bench]'): no profile")
 

@@ -64,18 +64,25 @@ def area(stack: list[tuple[str, str]]) -> str:
             if name in CALLBACKS:
                 return f"callback {name}"
     for _, path in reversed(stack):
-        if "/mailbasic/" in path:
-            module = path.split("/mailbasic/", 1)[1].removesuffix(".py")
-            return f"other mailbasic: {module}"
+        if module := mailbasic_module(path):
+            return f"mailbasic: {module}"
     if any(path.endswith("Milter/__init__.py") for _, path in stack):
         return "pymilter glue"
     return "other (threads, interpreter)"
+
+
+def mailbasic_module(path: str) -> str | None:
+    """"milter/transactions" for .../mailbasic/milter/transactions.py (py-spy names a
+    module by its code's file name, absolute or relative to where it was imported)."""
+    match = re.search(r"(?:^|/)mailbasic/(?P<module>[\w/]+)\.py$", path)
+    return match["module"] if match else None
 
 
 def summarize(raw: Path, messages: int, top: int = 15) -> dict:
     """CPU ms per message by area and by the functions that were on CPU themselves."""
     by_area: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
+    others: Counter[str] = Counter()     # what "other" is: its stacks' innermost frames
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -86,7 +93,10 @@ def summarize(raw: Path, messages: int, top: int = 15) -> dict:
         if not parsed:
             continue
         total += count
-        by_area[area(parsed)] += count
+        where = area(parsed)
+        by_area[where] += count
+        if where.startswith("other (") and len(others) < 10_000:
+            others[" < ".join(name for name, _ in reversed(parsed[-4:]))] += count
         function, path = parsed[-1]
         by_function[f"{function} ({shorten(path)})"] += count
 
@@ -95,11 +105,14 @@ def summarize(raw: Path, messages: int, top: int = 15) -> dict:
 
     return {"samples": total, "cpu_ms_per_message": ms(total),
             "by_area": {name: ms(count) for name, count in by_area.most_common()},
-            "self": {name: ms(count) for name, count in by_function.most_common(top)}}
+            "self": {name: ms(count) for name, count in by_function.most_common(top)},
+            "other_stacks": {name: ms(count) for name, count in others.most_common(5)}}
 
 
 def shorten(path: str) -> str:
-    for marker in ("/site-packages/", "/mailbasic/", "/lib/python3.11/"):
+    if module := mailbasic_module(path):
+        return f"{module}.py"
+    for marker in ("/site-packages/", "/lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return Path(path).name
@@ -110,6 +123,10 @@ def print_summary(label: str, summary: dict) -> None:
           f"{summary['cpu_ms_per_message']} ms per message in all):")
     for name, value in summary["by_area"].items():
         print(f"  {name:<52}{value:>8} ms")
+    if summary["other_stacks"]:
+        print("  the other's stacks (innermost first):")
+        for name, value in summary["other_stacks"].items():
+            print(f"    {name[:70]:<70}{value:>8} ms")
     print("  on CPU themselves (top functions):")
     for name, value in summary["self"].items():
         print(f"    {name[:70]:<70}{value:>8} ms")

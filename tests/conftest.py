@@ -89,8 +89,9 @@ def managesieve(dovecot: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def milter(spamd: Stack, clamd: Stack, dns: Stack, postgres: Stack) -> Stack:
-    """The milter, with its scanners and the resolver its sender checks ask."""
+def milter(rspamd: Stack, clamd: Stack, dns: Stack, postgres: Stack) -> Stack:
+    """The milter, with its scanners (rspamd, the default spam engine, and clamd) and the
+    resolver its sender checks ask. A test of SpamAssassin asks for `spamd` itself."""
     start(postgres.milter)
     return postgres
 
@@ -168,7 +169,7 @@ def dns(stack: Stack) -> Stack:
 
 @pytest.fixture(scope="session")
 def rspamd(dns: Stack) -> Stack:
-    """rspamd, the second spam engine, asking the stack's DNS server."""
+    """rspamd, the default spam engine, asking the stack's DNS server."""
     start(dns.rspamd)
     return dns
 

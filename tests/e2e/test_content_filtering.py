@@ -1,4 +1,5 @@
-"""Real Postfix -> mailbasic milter -> real spamd and clamd -> Dovecot, read over IMAP."""
+"""Real Postfix -> mailbasic milter -> real rspamd (the default spam engine) and clamd ->
+Dovecot, read over IMAP. SpamAssassin's spamd through Postfix: test_spamassassin_flow.py."""
 
 from __future__ import annotations
 

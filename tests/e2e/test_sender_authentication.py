@@ -219,7 +219,7 @@ def test_a_hosted_domains_own_address_is_no_longer_free_to_forge_on_port_25(zone
     assert (refused.value.smtp_code, refused.value.smtp_error[:6]) == (550, b"5.7.1 ")
 
 
-def test_a_quarantine_failure_follows_the_mailboxs_spam_action(zones, tls_context):
+def test_a_quarantine_failure_follows_the_mailboxs_spam_action(zones, tls_context, tmp_path):
     stack, _ = zones
     subject = f"quarantined {uuid.uuid4().hex[:8]}"
     mail = message(f"Shop <news@{QUARANTINING}>", SPAM_USER, subject)
@@ -228,6 +228,21 @@ def test_a_quarantine_failure_follows_the_mailboxs_spam_action(zones, tls_contex
     (header,) = ours(stack, delivered)
     assert "dmarc=fail (p=QUARANTINE dis=QUARANTINE)" in header, header
     assert fetch(stack, tls_context, SPAM_USER, "INBOX", subject) is None
+    # The transaction log says why: the domain, its policy, what SPF and DKIM found.
+    received = " ".join(str(value) for value in delivered.get_all("Received"))
+    queue_id = re.search(r"with ESMTP id (\w+)", received).group(1)
+    cli = Cli(stack.settings, tmp_path)
+    [entry] = json.loads(cli.ok("log", "search", "--queue-id", queue_id, "--json").stdout)
+    assert entry["verdicts"]["authentication"] == {
+        "verdict": "quarantine",
+        "reason": f"DMARC quarantine: {QUARANTINING} fails (SPF fail for {QUARANTINING}, "
+                  "no DKIM signature): treated as spam, each recipient mailbox's spam "
+                  "action applies"}
+    assert entry["recipients"] == [{"address": SPAM_USER, "outcome": "accepted: into Spam"}]
+    # And so does the milter's log line.
+    assert (f"{queue_id}: stage=authentication verdict=quarantine reason=DMARC quarantine: "
+            f"{QUARANTINING} fails (SPF fail for {QUARANTINING}, no DKIM signature)"
+            ) in stack.layout.log("milter").read_text(errors="replace"), queue_id
 
 
 def test_a_forged_result_claiming_our_host_is_removed_others_stay(zones, tls_context):

@@ -1,5 +1,5 @@
 """A leaked password that sends spam, end to end through the real Postfix, policy daemon,
-milter, spamd and Dovecot: a login that keeps tripping the rate limit, or sends GTUBE,
+milter, rspamd and Dovecot: a login that keeps tripping the rate limit, or sends GTUBE,
 loses SMTP AUTH; its other mailbox receives the notice and an SMS is queued; `abuse list`
 shows the incidents and `abuse resume` lets it send again. Normal authenticated mail
 arrives without spam headers."""

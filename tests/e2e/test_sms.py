@@ -124,7 +124,7 @@ def test_matching_mail_is_sent_as_sender_and_subject(postfix, sms, gateway):
     assert b"never leaves" not in b"".join(body for _, body in gateway.requests)
 
 
-def test_no_sms_for_spam_or_a_disabled_mailbox(postfix, sms, spamd):
+def test_no_sms_for_spam_or_a_disabled_mailbox(postfix, sms):
     send(postfix, f"paula.sms@{DOMAIN}", "from the boss, but spam", sender="x@boss.example",
          body=GTUBE + "\n")
     send(postfix, f"quiet.sms@{DOMAIN}", "boss mail", sender="x@boss.example")

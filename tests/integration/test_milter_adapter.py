@@ -1,5 +1,7 @@
 """The milter adapter driven by Milter.testctx.TestCtx (no MTA), with the real spamd and
-clamd of the stack behind the stages."""
+clamd of the stack behind the stages: SpamAssassin (spam.engine = "spamassassin", no
+longer the default) stays tested here; rspamd through the adapter is in
+test_rspamd_engine.py."""
 
 import io
 from dataclasses import replace
@@ -44,9 +46,10 @@ def mta_without_noreply(monkeypatch):
 
 @pytest.fixture
 def scanning(spamd, clamd, dns, settings):
-    """The stack's scanners and its DNS server (the sender checks ask it), and a fresh
+    """The stack's spamd and clamd, its DNS server (the sender checks ask it), and a fresh
     database of this test for the transaction log."""
-    return replace(spamd.settings, database_url=settings.database_url)
+    return replace(spamd.settings, database_url=settings.database_url,
+                   spam_engine="spamassassin")
 
 
 def feed(settings, raw: bytes, *, auth_user=None, size=None, pipeline=None, sender="a@b.example"):

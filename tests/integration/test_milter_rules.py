@@ -1,5 +1,5 @@
 """The rules stage through the milter adapter (Milter.testctx.TestCtx, no MTA), with the
-real PostgreSQL for the rules and the stack's real spamd and clamd for the stages before:
+real PostgreSQL for the rules and the stack's real rspamd and clamd for the stages before:
 envelope rewriting per recipient, SRS for forwards that leave, loops, discarding."""
 
 import io
@@ -21,12 +21,12 @@ DORA, EMIL = "dora.rules@example.net", "emil.rules@example.net"
 
 
 @pytest.fixture
-def rules_settings(spamd, clamd, settings, cli):
+def rules_settings(rspamd, clamd, settings, cli):
     cli.ok("domain", "add", "example.net")
     for name in ("dora.rules", "emil.rules"):
         cli.ok("customer", "add", name, "--domain", "example.net", "--password-stdin",
                input="a long secret\n")
-    return replace(spamd.settings, database_url=settings.database_url,
+    return replace(rspamd.settings, database_url=settings.database_url,
                    srs_secrets=(SECRET,), policy_cache_seconds=0)
 
 

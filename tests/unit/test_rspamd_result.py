@@ -56,6 +56,23 @@ def test_the_headers_are_spamds():
                        "X-Spam-Status": "Yes, score=15.0 required=5.0 tests=GTUBE"}
 
 
+def test_a_long_test_list_is_folded_between_names_never_inside_one():
+    """rspamd names a dozen symbols for plain mail: the folded X-Spam-Status, unfolded as
+    RFC 5322 says (the line breaks go, the tab stays), still lists each name whole."""
+    names = ("ARC_NA", "DMARC_NA", "FROM_EQ_ENVFROM", "FROM_HAS_DN", "MIME_GOOD",
+             "MIME_TRACE", "RCPT_COUNT_ONE", "RCVD_COUNT_ONE", "RCVD_TLS_ALL", "R_DKIM_NA",
+             "R_SPF_NA", "TO_DN_NONE", "TO_MATCH_ENVRCPT_ALL", "X" * 90)
+    [status] = [header.value for header in spam_headers(SpamReport(False, -0.1, 5.0, names))
+                if header.name == "X-Spam-Status"]
+    lines = status.split("\n\t")
+    assert len(lines) > 2 and all(len(line) <= 70 for line in lines if "X" * 90 not in line)
+    unfolded = status.replace("\n", "")
+    assert unfolded.startswith("No, score=-0.1 required=5.0")
+    listed = unfolded.rpartition("tests=")[2].split(",")
+    assert [name.strip() for name in listed] == list(names)
+    assert all(name.strip() == name or name.startswith("\t") for name in listed)
+
+
 def test_an_answer_without_symbols_has_no_tests():
     report = to_report(parse_answer(answer({"score": 0, "required_score": 15,
                                             "action": "no action"})))
@@ -97,8 +114,9 @@ def test_envelope_leaves_out_what_is_not_there():
 
 
 def test_the_engine_is_chosen_by_config(tmp_path):
-    assert isinstance(spam_engine(Settings()), SpamdEngine)
-    assert isinstance(spam_engine(Settings(spam_engine="rspamd")), RspamdEngine)
+    assert isinstance(spam_engine(Settings()), RspamdEngine)   # the default
+    assert isinstance(spam_engine(Settings(spam_engine="spamassassin")), SpamdEngine)
+    assert load_settings(None, environ={}).spam_engine == "rspamd"
     path = tmp_path / "mailbasic.toml"
     path.write_text('[spam]\nengine = "rspamd"\n[rspamd]\nhost = "127.0.0.2"\nport = 11333\n'
                     "timeout = 5\n")
@@ -107,6 +125,8 @@ def test_the_engine_is_chosen_by_config(tmp_path):
             settings.rspamd_timeout) == ("rspamd", "127.0.0.2", 11333, 5.0)
     path.write_text(render_settings(settings))
     assert load_settings(path, environ={}) == settings
+    path.write_text('[spam]\nengine = "spamassassin"\n')
+    assert isinstance(spam_engine(load_settings(path, environ={})), SpamdEngine)
     path.write_text('[spam]\nengine = "bogofilter"\n')
     with pytest.raises(ConfigError, match=r"spam\.engine"):
         load_settings(path, environ={})

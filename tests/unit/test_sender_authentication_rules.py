@@ -119,6 +119,57 @@ def test_what_the_milter_does_with_each_verdict(verdict, expected, refused):
     assert (decision.refusal_text is not None) is refused
 
 
+SPF_FAIL = Result("spf", "fail", (("smtp.mailfrom", "news@example.org"),), "not permitted")
+HELO_NONE = Result("spf", "none", (("smtp.helo", "mx.sender.example"),))
+NO_DKIM = Result("dkim", "none")
+QUARANTINE = Verdict("fail", "example.org", "quarantine", "quarantine",
+                     "neither SPF nor DKIM aligned with the From: domain")
+
+
+def test_a_quarantine_says_which_domain_failed_and_how():
+    decision = decide(QUARANTINE, (SPF_FAIL, HELO_NONE, NO_DKIM))
+    assert decision.verdict == "quarantine"
+    assert decision.reason == (
+        "DMARC quarantine: example.org fails (SPF fail for example.org, no DKIM signature)"
+        ": treated as spam, each recipient mailbox's spam action applies")
+
+
+def test_a_quarantine_names_unaligned_passes_and_failed_signatures():
+    results = (Result("spf", "pass", (("smtp.mailfrom", "b@bounces.other.example"),)),
+               Result("dkim", "pass", (("header.d", "other.example"), ("header.s", "s1"))),
+               Result("dkim", "fail", (("header.d", "example.org"), ("header.s", "s2")),
+                      "body hash mismatch"))
+    assert decide(QUARANTINE, results).reason.startswith(
+        "DMARC quarantine: example.org fails (SPF pass for bounces.other.example, not "
+        "aligned, no aligned DKIM: d=other.example pass, d=example.org fail): ")
+
+
+def test_a_null_senders_quarantine_names_the_helo_check():
+    reason = decide(QUARANTINE, (Result("spf", "softfail", (("smtp.helo", "mx.x.example"),)),
+                                 NO_DKIM)).reason
+    assert reason.startswith("DMARC quarantine: example.org fails (null sender, SPF "
+                             "softfail for HELO mx.x.example, no DKIM signature)")
+    assert "(null sender, no SPF identity, no DKIM signature)" in decide(QUARANTINE).reason
+
+
+def test_a_quarantine_by_pct_names_the_policy_and_bounds_what_it_names():
+    sampled = Verdict("fail", "example.org", "reject", "quarantine", "x")
+    signatures = tuple(Result("dkim", "fail", (("header.d", f"d{number}.example\r\nX"),))
+                       for number in range(8))
+    reason = decide(sampled, (SPF_FAIL, *signatures)).reason
+    assert reason.startswith("DMARC quarantine (p=reject, pct= sample): example.org fails")
+    assert "d=d4.example??X fail and 3 more)" in reason and "d5" not in reason
+    assert "\n" not in reason
+
+
+def test_a_reject_says_why_too():
+    rejected = Verdict("fail", "example.org", "reject", "reject", "x")
+    decision = decide(rejected, (SPF_FAIL, NO_DKIM))
+    assert decision.reason == ("DMARC reject: example.org fails (SPF fail for example.org, "
+                               "no DKIM signature): refused")
+    assert decision.refusal_text is not None and "example.org" in decision.refusal_text
+
+
 def test_a_temporary_dns_failure_is_said_to_count_as_no_policy():
     decision = decide(Verdict("temperror", "example.com", reason="DNS timeout"))
     assert decision.reason.endswith("treated as no policy")

@@ -5,7 +5,9 @@ any that claimed that id.
 
 A DMARC failure under p=reject is refused here, 550 5.7.1, before the scanners run; one
 under p=quarantine is marked (verdict "quarantine") so that the rules stage applies each
-mailbox's spam action (see `quarantined`).
+mailbox's spam action (see `quarantined`). Either reason says why the From: domain failed
+(decide.py): "DMARC quarantine: example.org fails (SPF fail for example.org, no DKIM
+signature): treated as spam, each recipient mailbox's spam action applies".
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class AuthenticationStage:
         client = message.client
         report = self.checks.check(Envelope(client.address, client.helo, message.sender),
                                    message.headers, lambda: _raw(message))
-        decision = decide(report.dmarc)
+        decision = decide(report.dmarc, report.results)
         header = AddHeader(HEADER, header_value(self.authserv_id, list(report.results)),
                            prepend=True)
         refusal = (Reply("550", "5.7.1", decision.refusal_text)

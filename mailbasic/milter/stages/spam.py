@@ -14,7 +14,7 @@ message scores the same again), and is a sending incident of the login
 
 from __future__ import annotations
 
-import textwrap
+import re
 
 from mailbasic.abuse.incidents import Incident
 from mailbasic.abuse.reporter import SendingAbuse
@@ -35,6 +35,8 @@ from mailbasic.scanners.spamd import SpamdError, SpamReport
 
 MAX_STARS = 50  # SpamAssassin's _STARS_ stops at 50 too
 MAX_TESTS_NOTED = 10  # in an incident's detail
+FOLD_WIDTH = 70
+_BREAK = re.compile(r"(?<=[ ,])")   # after a space or a comma
 
 
 def spam_headers(report: SpamReport) -> list[AddHeader]:
@@ -45,9 +47,26 @@ def spam_headers(report: SpamReport) -> list[AddHeader]:
     return headers + [
         AddHeader("X-Spam-Score", f"{report.score:.1f}"),
         AddHeader("X-Spam-Level", "*" * min(max(int(report.score), 0), MAX_STARS)),
-        AddHeader("X-Spam-Status", "\n\t".join(textwrap.wrap(status, 70,
-                                                             break_on_hyphens=False))),
+        AddHeader("X-Spam-Status", folded(status)),
     ]
+
+
+def folded(text: str, width: int = FOLD_WIDTH) -> str:
+    """TEXT as a header value of lines of at most WIDTH characters where it can be,
+    broken only after a space or a comma, as SpamAssassin folds its test list: a test
+    name is never cut in two (one longer than WIDTH gets a line of its own). Lines are
+    joined with "\\n\\t", as libmilter takes a folded value."""
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAK.split(text):
+        if line.strip() and len((line + piece).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = piece.lstrip()
+        else:
+            line += piece
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n\t".join(lines)
 
 
 class SpamStage:

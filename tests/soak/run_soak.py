@@ -3,7 +3,8 @@
 A stack of its own (free loopback ports, a temporary directory). Four senders send mixed
 mail (plain, spam, a virus attachment) to four mailboxes, each message with a unique
 Message-ID, for --minutes (10 by default), while a fault schedule kills and restarts
-every daemon and server in turn and SIGSTOPs PostgreSQL, spamd and clamd for a while.
+every daemon and server in turn and SIGSTOPs PostgreSQL, rspamd (the default spam
+engine) and clamd for a while.
 
 A ledger keeps every (Message-ID, recipient) with what SMTP answered and how long it took.
 Afterwards the faults stop, the 4xx ones are sent again, and everything is reconciled
@@ -146,10 +147,10 @@ def fault_loop(stack: Stack, until: float, log: list[str]) -> None:
     """Each fault in turn, then a quiet spell: kill -9 and restart, or SIGSTOP for a
     while and SIGCONT."""
     restartable = {"milter": stack.milter, "policy": stack.policy, "lookups": stack.lookups,
-                   "srs": stack.srs, "spamd": stack.spamd, "clamd": stack.clamd,
+                   "srs": stack.srs, "rspamd": stack.rspamd, "clamd": stack.clamd,
                    "dovecot": stack.dovecot, "postgres": stack.postgres}
     frozen = {"postgres": stack.postgres.data / "postmaster.pid",
-              "spamd": stack.spamd.pidfile, "clamd": stack.clamd.pidfile}
+              "rspamd": stack.rspamd.pidfile, "clamd": stack.clamd.pidfile}
     schedule = itertools.cycle([("kill", name) for name in restartable]
                                + [("freeze", name) for name in frozen])
     while time.monotonic() < until:
@@ -181,13 +182,28 @@ def _kill(server) -> None:
     time.sleep(0.5)
 
 
+def log_in(client: imaplib.IMAP4_SSL, mailbox: str, patience: float = 60) -> None:
+    """As a mail client does: again after a temporary failure. Dovecot's first lookup
+    on a database connection that died in a fault answers [UNAVAILABLE], then it
+    reconnects."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            client.login(mailbox, PASSWORD)
+            return
+        except imaplib.IMAP4.error as error:
+            if b"[UNAVAILABLE]" not in str(error).encode() or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def delivered(stack: Stack, context: ssl.SSLContext) -> dict[str, dict[str, list[bytes]]]:
     """mailbox -> Message-ID -> the copies (INBOX and Spam)."""
     found: dict[str, dict[str, list[bytes]]] = {}
     for mailbox in MAILBOXES:
         copies: dict[str, list[bytes]] = {}
         with imaplib.IMAP4_SSL(HOST, stack.ports.imaps, ssl_context=context) as client:
-            client.login(mailbox, PASSWORD)
+            log_in(client, mailbox)
             for folder in ("INBOX", "Spam"):
                 client.select(folder, readonly=True)
                 _, numbers = client.search(None, "ALL")

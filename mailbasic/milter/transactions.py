@@ -99,9 +99,9 @@ class TransactionLog:
     @retrying
     def _commit(self, batch: Sequence[_Pending]) -> None:
         with self.engine.begin() as connection:
-            for pending in batch:
-                smtplog.record(connection, pending.entry)
-                sms_store.queue(connection, pending.notifications)
+            smtplog.record_many(connection, [pending.entry for pending in batch])
+            sms_store.queue(connection, [notification for pending in batch
+                                         for notification in pending.notifications])
 
 
 def database_away(error: Exception) -> bool:

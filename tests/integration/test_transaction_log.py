@@ -8,7 +8,9 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
+from mailbasic import smtplog
 from mailbasic.directory import directory_engine
 from mailbasic.milter.transactions import TransactionLog, _Pending
 from mailbasic.smtplog import TransactionRecord
@@ -64,5 +66,33 @@ def test_a_record_the_database_refuses_fails_only_its_own_message(settings):
     assert batch[1].error is not None
     assert logged(settings) == {"GOOD1": 2, "GOOD2": 2}
     # And through the public call: the caller of the bad one gets the error.
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(DataError, match="cannot be converted to text"):
         log.record(entry("BAD2", helo="mx\x00evil"))
+
+
+def test_a_batch_writes_each_record_as_one_record_alone_does(settings):
+    engine = directory_engine(settings)
+    alone = entry("ALONE")
+    batch = [TransactionRecord(**{**vars(alone), "queue_id": f"MANY{number}",
+                                  "sender": "Someone@Remote.Example", "tls": "TLSv1.3 X",
+                                  "auth_user": None if number else "login@example.net",
+                                  "size": None if number else 7,
+                                  "recipients": [("C@Example.NET", "refused")] * number})
+             for number in range(3)]
+    with engine.begin() as connection:
+        smtplog.record(connection, TransactionRecord(**{**vars(batch[0]),
+                                                        "queue_id": "ALONE"}))
+        smtplog.record_many(connection, batch)
+    with engine.connect() as connection:
+        rows = {row.queue_id: row for row in connection.execute(text(
+            "SELECT queue_id, client_address, client_name, helo, tls, auth_user, sender,"
+            " size, verdicts, reply FROM smtp_transactions"))}
+        recipients = dict(connection.execute(text(
+            "SELECT t.queue_id, array_agg(r.address || ' ' || r.outcome ORDER BY r.id) "
+            "FROM smtp_transactions t JOIN smtp_recipients r ON r.transaction_id = t.id "
+            "GROUP BY t.queue_id")).all())
+    assert rows["MANY0"][1:] == rows["ALONE"][1:]
+    assert rows["MANY0"].sender == "someone@remote.example"
+    assert rows["MANY2"].size is None and rows["MANY2"].auth_user is None
+    assert "MANY0" not in recipients and "ALONE" not in recipients
+    assert recipients["MANY2"] == ["c@example.net refused"] * 2

@@ -281,7 +281,7 @@ class Stack:
             f"  POP3 STARTTLS        {HOST}:{p.pop3}   POP3S {HOST}:{p.pop3s}",
             f"  PostgreSQL           {HOST}:{p.postgres} (database mailbasic)",
             f"  spamd {HOST}:{p.spamd}   clamd {HOST}:{p.clamd}   rspamd {HOST}:{p.rspamd}"
-            f" (spam.engine = \"rspamd\")",
+            f" (the milter asks rspamd; spamd with spam.engine = \"spamassassin\")",
             f"  DNS (dnsmasq)        {HOST}:{p.dns} (test zones: {self.dns.zones})",
             f"  mailbasic milter     {self.milter.socket}",
             f"  mailbasic policy     {self.policy.socket}",

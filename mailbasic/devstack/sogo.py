@@ -72,10 +72,13 @@ class Sogo:
         """SIGTERM to sogod's watchdog, which stops its workers; a worker still waiting on
         a server (the watchdog waits for it) is killed after a while, as is whatever else
         is left in the stack's SOGo mount namespace: only this sogod runs there."""
-        left = namespace_members(read_pid(self.pidfile))
+        watchdog = read_pid(self.pidfile)
+        namespace = sogod_namespace(watchdog) if watchdog else None
+        members = namespace_members(namespace) if namespace else []
         stop_pidfile(self.pidfile, "sogod", timeout=15)
-        for pid in left:
-            kill_now(pid)
+        for pid in members:
+            if in_namespace(pid, namespace):    # still that process, not a reused pid
+                kill_now(pid)
         stop_pidfile(self.cache_pidfile, "SOGo's memcached")
 
     def _answers(self) -> bool:
@@ -109,22 +112,28 @@ def cache_socket(layout: Layout) -> Path:
     return layout.component(Sogo.name) / "memcached.sock"
 
 
-def namespace_members(pid: int | None) -> list[int]:
-    """The processes in the mount namespace of `pid` (none when it is gone)."""
-    if pid is None:
-        return []
+def sogod_namespace(pid: int) -> str | None:
+    """The mount namespace of the stack's sogod: only when PID is a sogod (not a process
+    that took the number of a stale pid file) and in a namespace of its own."""
     try:
+        if os.readlink(f"/proc/{pid}/exe") != SOGOD:
+            return None
         namespace = os.readlink(f"/proc/{pid}/ns/mnt")
     except OSError:
-        return []
+        return None
     if namespace == os.readlink("/proc/self/ns/mnt"):
-        return []   # not the namespace of its own that launch() gave it: never the host's
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.readlink(entry / "ns" / "mnt") == namespace:
-                    members.append(int(entry.name))
-            except OSError:
-                continue    # exited meanwhile
-    return members
+        return None     # not the namespace launch() gave it: never the host's
+    return namespace
+
+
+def namespace_members(namespace: str) -> list[int]:
+    """The processes in that mount namespace now."""
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and in_namespace(int(entry.name), namespace)]
+
+
+def in_namespace(pid: int, namespace: str | None) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt") == namespace
+    except OSError:
+        return False    # exited

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -36,7 +37,7 @@ from mailbasic.milter.decisions import (
     SendMessage,
 )
 from mailbasic.milter.message import Client, Message
-from mailbasic.milter.spool import SPOOL_PREFIX, Spool
+from mailbasic.milter.spool import SPOOL_PREFIX, Spool, remove_left_by
 from mailbasic.milter.stages import Pipeline
 from mailbasic.milter.transactions import TransactionLog, make_record
 from mailbasic.milter.workers import Supervisor, worker_count
@@ -45,6 +46,8 @@ from mailbasic.rules.recipient import bare_address
 log = logging.getLogger("mailbasic.milter")
 
 _SIZE_PARAMETER = re.compile(r"^SIZE=(\d{1,15})$", re.IGNORECASE)
+# A worker's share of [database] pool_size is never below this.
+MIN_WORKER_POOL = 5
 INTERNAL_ERROR = Reply("451", "4.3.0", "Temporary processing error, please try again later")
 
 
@@ -313,8 +316,13 @@ def run(settings: Settings) -> int:
     if workers == 1:
         serve(settings)
         return 0
-    open_socket(settings.milter_socket)
-    return Supervisor(workers, partial(serve, settings)).run()
+    usable = open_socket(settings.milter_socket)
+    # The database connections stay what one process would take: shared out.
+    shared = replace(settings, database_pool_size=max(
+        -(-settings.database_pool_size // workers), MIN_WORKER_POOL))
+    return Supervisor(workers, partial(serve, shared),
+                      reaped=partial(remove_spool_files, settings.spool_directory),
+                      usable=usable).run()
 
 
 def serve(settings: Settings) -> None:
@@ -324,9 +332,30 @@ def serve(settings: Settings) -> None:
     Milter.runmilter("mailbasic", settings.milter_socket, timeout=600)
 
 
-def open_socket(spec: str) -> None:
+def open_socket(spec: str) -> Callable[[], bool]:
     """Listen now, before the workers fork: libmilter opens a process's socket once, so
-    runmilter in each worker finds it open and accepts on it."""
+    runmilter in each worker finds it open and accepts on it. Returns whether Postfix can
+    still reach it: a unix socket's name is removed by a worker whose libmilter shuts
+    down (running as a user other than root), while the others still accept on it."""
     milter.setconn(spec)
     milter.register("mailbasic")
     milter.opensocket(True)     # True: a socket file left by a killed milter is removed
+    kind, _, path = spec.partition(":")
+    if kind not in ("unix", "local"):
+        return lambda: True
+    listening = os.stat(path)
+    return partial(same_file, path, (listening.st_dev, listening.st_ino))
+
+
+def same_file(path: str, identity: tuple[int, int]) -> bool:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (found.st_dev, found.st_ino) == identity
+
+
+def remove_spool_files(directory: str, pid: int) -> None:
+    """A worker's spool files, after it ended (it may have died holding some)."""
+    if removed := remove_left_by(directory, pid):
+        log.info("milter: removed %d spool file(s) left by worker %d", removed, pid)

@@ -29,7 +29,10 @@ class Spool:
             self._memory += data
             return
         if self._disk is None:
-            handle, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self.directory)
+            # The process in the name: a worker that dies leaves its files, which the
+            # milter's supervisor removes by that prefix (milter/workers.py).
+            handle, name = tempfile.mkstemp(prefix=spool_prefix(os.getpid()),
+                                            dir=self.directory)
             self._disk = (Path(name), os.fdopen(handle, "wb"))
             self._disk[1].write(self._memory)
             self._memory = bytearray()
@@ -53,3 +56,16 @@ class Spool:
             path.unlink(missing_ok=True)
             self._disk = None
         self._memory = bytearray()
+
+
+def spool_prefix(pid: int) -> str:
+    return f"{SPOOL_PREFIX}{pid}-"
+
+
+def remove_left_by(directory: str, pid: int) -> int:
+    """The spool files of a process that ended without closing them; how many."""
+    removed = 0
+    for leftover in Path(directory).glob(f"{spool_prefix(pid)}*"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -35,7 +35,7 @@ class RecordNotWritten(RuntimeError):
     """The writer did not commit the record in time (the milter answers 451)."""
 
 
-@dataclass
+@dataclass(eq=False)     # each waiting message's own: compared by identity
 class _Pending:
     entry: TransactionRecord
     notifications: tuple[QueueNotification, ...]
@@ -67,9 +67,13 @@ class TransactionLog:
             self.pending.append(pending)
             self.arrived.notify()
         if not pending.done.wait(self.wait_seconds):
+            with self.arrived:
+                if pending in self.pending:     # not taken yet: never written, then
+                    self.pending.remove(pending)
             raise RecordNotWritten(f"no commit within {self.wait_seconds:g}s")
         if pending.error is not None:
-            raise pending.error
+            # One error may be every record's of a batch: each caller raises its own.
+            raise RecordNotWritten(f"not committed: {pending.error}") from pending.error
 
     def _writer(self) -> None:
         while True:

@@ -28,10 +28,18 @@ QUICK_DEATHS_TOLERATED = 5
 
 
 class Supervisor:
-    """Runs `serve` in `count` forked workers and keeps that many running."""
+    """Runs `serve` in `count` forked workers and keeps that many running.
 
-    def __init__(self, count: int, serve: Callable[[], None]) -> None:
+    `reaped(pid)` runs after each worker's end (its leftovers: spool files); `usable()`
+    after a worker's unplanned end says whether the others can still be reached (a
+    worker whose libmilter shuts down removes the unix socket's name, which they share):
+    if not, everything stops, exit status 1, for the service manager to start anew."""
+
+    def __init__(self, count: int, serve: Callable[[], None],
+                 reaped: Callable[[int], None] = lambda pid: None,
+                 usable: Callable[[], bool] = lambda: True) -> None:
         self.count, self.serve = count, serve
+        self.reaped, self.usable = reaped, usable
         self.workers: dict[int, float] = {}     # pid -> when it started
         self.stopping = False
         self.quick_deaths = 0
@@ -46,15 +54,19 @@ class Supervisor:
         while self.workers:
             pid, wait_status = os.wait()
             started = self.workers.pop(pid, None)
-            if started is None or self.stopping:
+            if started is None:
+                continue
+            self.reaped(pid)
+            if self.stopping:
                 continue
             log.warning("milter: stage=workers verdict=restart reason=worker %d ended "
                         "(%s)", pid, describe(wait_status))
             self.quick_deaths = (self.quick_deaths + 1
                                  if time.monotonic() - started < QUICK_DEATH_SECONDS else 0)
-            if self.quick_deaths > QUICK_DEATHS_TOLERATED:
-                log.error("milter: stage=workers verdict=stop reason=workers die as they "
-                          "start; stopping")
+            if self.quick_deaths > QUICK_DEATHS_TOLERATED or not self.usable():
+                log.error("milter: stage=workers verdict=stop reason=%s; stopping",
+                          "workers die as they start" if self.usable()
+                          else "the listening socket is gone")
                 self._stop(signal.SIGTERM, None)
                 status = 1
                 continue
@@ -62,15 +74,22 @@ class Supervisor:
         return status
 
     def _start(self) -> None:
+        if self.stopping:
+            return
         supervisor = os.getpid()
+        # No SIGTERM between the fork and the pid's being known (it would miss the new
+        # worker) or the child's own handlers (it would run the supervisor's).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         pid = os.fork()
         if pid:
             self.workers[pid] = time.monotonic()
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             return
         code = 1
         try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)   # libmilter handles them
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             die_with_parent(supervisor)
             self.serve()
             code = 0

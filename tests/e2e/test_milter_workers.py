@@ -96,6 +96,9 @@ def test_the_stack_milter_serves_from_its_workers(postfix, mailbox):
 
 def test_a_killed_worker_is_replaced_and_mail_goes_on(postfix, mailbox):
     before = workers_of(postfix)
+    # What a worker killed while reading a large message leaves in the spool.
+    left = Path(postfix.settings.spool_directory) / f"mailbasic-{before[0]}-left-behind"
+    left.write_bytes(b"a body the dead worker was reading")
     subprocess.run(["kill", "-KILL", str(before[0])], check=True)
     after = until(lambda: (found := children(postfix.milter.process.pid))
                   and len(found) == WORKERS and before[0] not in found and found,
@@ -103,6 +106,7 @@ def test_a_killed_worker_is_replaced_and_mail_goes_on(postfix, mailbox):
     assert before[1] in after       # the other worker served on
     log = postfix.milter.logfile.read_text(errors="replace")
     assert f"verdict=restart reason=worker {before[0]} ended (signal SIGKILL)" in log
+    assert not left.exists()
     subject = f"After a worker died {uuid.uuid4().hex[:8]}"
     send(postfix, subject)
     arrived(postfix, subject)
@@ -134,6 +138,19 @@ def test_sigterm_stops_the_supervisor_and_its_workers(own_milter):
     own_milter.send_signal(signal.SIGTERM)
     assert own_milter.wait(timeout=30) == 0
     until(lambda: not any(alive(pid) for pid in workers), "a worker outlived SIGTERM",
+          timeout=10)
+
+
+def test_when_the_socket_name_is_gone_the_supervisor_stops_everything(own_milter,
+                                                                      tmp_path):
+    # libmilter removes the socket's name when a worker's loop shuts down (as a user
+    # other than root); the other workers would accept on a socket nobody can reach.
+    workers = until(lambda: len(found := children(own_milter.pid)) == 3 and found,
+                    "three workers")
+    (tmp_path / "milter.sock").unlink()
+    subprocess.run(["kill", "-KILL", str(workers[0])], check=True)
+    assert own_milter.wait(timeout=30) == 1     # for the service manager to restart it
+    until(lambda: not any(alive(pid) for pid in workers), "a worker outlived the stop",
           timeout=10)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError
 
 from mailbasic import smtplog
 from mailbasic.directory import directory_engine
-from mailbasic.milter.transactions import TransactionLog, _Pending
+from mailbasic.milter.transactions import RecordNotWritten, TransactionLog, _Pending
 from mailbasic.smtplog import TransactionRecord
 
 
@@ -66,8 +66,9 @@ def test_a_record_the_database_refuses_fails_only_its_own_message(settings):
     assert batch[1].error is not None
     assert logged(settings) == {"GOOD1": 2, "GOOD2": 2}
     # And through the public call: the caller of the bad one gets the error.
-    with pytest.raises(DataError, match="cannot be converted to text"):
+    with pytest.raises(RecordNotWritten, match="cannot be converted to text") as raised:
         log.record(entry("BAD2", helo="mx\x00evil"))
+    assert isinstance(raised.value.__cause__, DataError)
 
 
 def test_a_batch_writes_each_record_as_one_record_alone_does(settings):

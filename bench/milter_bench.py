@@ -413,20 +413,6 @@ class BenchRspamd(Rspamd):
         return {**super().role_values(), "rspamd_workers": self.workers}
 
 
-# rspamd compiles its regular expressions for hyperscan in a helper process after it
-# starts (seconds of CPU) and scans more slowly until its worker has loaded them.
-HYPERSCAN_LOADED = re.compile(r"\(normal\).*hyperscan database of \d+ regexps has been loaded")
-
-
-def wait_hyperscan(log: Path, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and HYPERSCAN_LOADED.search(log.read_text(errors="replace")):
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def clients_seen(log: Path) -> dict[str, int]:
     """The clients a milter's stage log lines name: XCLIENT's, unless --loopback-client."""
     seen: dict[str, int] = {}
@@ -524,7 +510,9 @@ def main() -> None:
         stack.start_database()
         for scanner in (stack.spamd, stack.clamd, stack.rspamd):
             scanner.wait_ready()
-        if not wait_hyperscan(stack.rspamd.logfile, timeout=180):
+        # rspamd compiles its regular expressions for hyperscan after it starts and
+        # scans more slowly until its worker has loaded them.
+        if not rspamd_proxy.wait_hyperscan(stack.rspamd.logfile, "normal", timeout=180):
             print("warning: rspamd's worker has not logged its hyperscan database; "
                   "Cr may be measured while it compiles", flush=True)
         port = {name: free_port() for name in (

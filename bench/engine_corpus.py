@@ -25,8 +25,11 @@ TEXT = ("Dear colleague, the quarterly report is attached as discussed in the me
 
 
 def text_message(size: int, sender: str = OUTSIDE_SENDER, recipient: str = RECIPIENT,
-                 date: str = "Tue, 24 Nov 2026 10:00:00 +0000") -> bytes:
-    body = (TEXT * (size // len(TEXT) + 1))[:size]
+                 date: str = "Tue, 24 Nov 2026 10:00:00 +0000", reference: str = "") -> bytes:
+    """About SIZE bytes of text; REFERENCE, when given, starts the text (messages of the
+    same size then differ)."""
+    opening = f"Reference {reference}. " if reference else ""
+    body = (opening + TEXT * (size // len(TEXT) + 1))[:size]
     lines = [body[i:i + 76] for i in range(0, len(body), 76)]
     return (f"From: Carol Jones <{sender}>\r\nTo: {recipient}\r\n"
             "Subject: quarterly report\r\n"
@@ -35,15 +38,17 @@ def text_message(size: int, sender: str = OUTSIDE_SENDER, recipient: str = RECIP
             + "\r\n".join(lines) + "\r\n").encode()
 
 
-def with_attachment(size: int, rng: random.Random, sender: str = OUTSIDE_SENDER) -> bytes:
+def with_attachment(size: int, rng: random.Random, sender: str = OUTSIDE_SENDER,
+                    reference: str = "") -> bytes:
     """About SIZE bytes: a short text and a base64 attachment of incompressible bytes (as
     PDFs, photos and archives are), which is what makes most large mail large."""
+    opening = f"Reference {reference}. " if reference else ""
     head = (f"From: Carol Jones <{sender}>\r\nTo: {RECIPIENT}\r\nSubject: the scans\r\n"
             f"Message-ID: <bench.att.{size}@{sender.split('@')[1]}>\r\n"
             "Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
             'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
             "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-            + TEXT * 4 + "\r\n--b1\r\n"
+            + opening + TEXT * 4 + "\r\n--b1\r\n"
             'Content-Type: application/pdf; name="scans.pdf"\r\n'
             'Content-Disposition: attachment; filename="scans.pdf"\r\n'
             "Content-Transfer-Encoding: base64\r\n\r\n").encode()
@@ -53,9 +58,10 @@ def with_attachment(size: int, rng: random.Random, sender: str = OUTSIDE_SENDER)
     return head + encoded + tail
 
 
-def mixed_stream(count: int, seed: int = 21) -> list[bytes]:
+def mixed_stream(count: int, seed: int = 21, contents: str = "") -> list[bytes]:
     """COUNT messages in the bands' shares (exact counts, so a short run has its large
-    ones too), shuffled, the same every run."""
+    ones too), shuffled, the same every run. The sizes depend on SEED alone, the bytes
+    also on CONTENTS: streams of other CONTENTS have the same sizes and no part alike."""
     rng = random.Random(seed)
     sizes: list[int] = []
     for share, low, high in MIXED_BANDS:
@@ -63,10 +69,12 @@ def mixed_stream(count: int, seed: int = 21) -> list[bytes]:
         sizes += [int(low * (high / low) ** rng.random()) for _ in range(band)]
     sizes = sizes[:count]
     rng.shuffle(sizes)
+    content = random.Random(f"{seed}:{contents}")
     # text_message's size is its text's: about 200 bytes of headers and a CRLF every 76
     # characters come on top.
-    return [text_message((size - 200) * 76 // 78) if size < 10 * KB
-            else with_attachment(size, rng) for size in sizes]
+    return [text_message((size - 200) * 76 // 78, reference=f"{contents}-{number}")
+            if size < 10 * KB else with_attachment(size, content, reference=f"{contents}-{number}")
+            for number, size in enumerate(sizes)]
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,12 @@ class _Pending:
 
 class TransactionLog:
     def __init__(self, settings: Settings) -> None:
-        # The process's one pool, in transactions: the record and the SMS outbox rows
-        # are written together or not at all.
-        self.engine = directory_engine(settings).execution_options(
-            isolation_level="READ COMMITTED")
+        # The process's one pool. Records alone are one statement, atomic by itself: in
+        # autocommit, without the BEGIN and COMMIT round trips. With SMS notifications,
+        # in a transaction: the records and the outbox rows are written together or not
+        # at all.
+        self.autocommit = directory_engine(settings)
+        self.engine = self.autocommit.execution_options(isolation_level="READ COMMITTED")
         # A write may take the deadline twice (retrying reconnects once): then 451.
         self.wait_seconds = 2 * settings.database_deadline + 1
         self.pending: list[_Pending] = []
@@ -102,10 +104,16 @@ class TransactionLog:
 
     @retrying
     def _commit(self, batch: Sequence[_Pending]) -> None:
+        entries = [pending.entry for pending in batch]
+        notifications = [notification for pending in batch
+                         for notification in pending.notifications]
+        if not notifications:
+            with self.autocommit.connect() as connection:
+                smtplog.record_many(connection, entries)
+            return
         with self.engine.begin() as connection:
-            smtplog.record_many(connection, [pending.entry for pending in batch])
-            sms_store.queue(connection, [notification for pending in batch
-                                         for notification in pending.notifications])
+            smtplog.record_many(connection, entries)
+            sms_store.queue(connection, notifications)
 
 
 def database_away(error: Exception) -> bool:

@@ -20,8 +20,12 @@ p50 <= 0.5 x R's at a paced load of half R's throughput, Cr >= P; peak RSS <= 15
 message comes from outside (XCLIENT: mail.outside.example [192.0.2.25], whose SPF passes
 in the stack's DNS zones), so neither engine skips the checks it keeps for local clients.
 
---mixed adds a second pass of C, Cr and R with issue 21's mixed sizes (70% under 10 KB,
-25% 10-500 KB, 5% 0.5-10 MB); --quick sends fewer messages and skips the memory test.
+--mixed adds a second pass of C, Cr, P and R with issue 21's mixed sizes (70% under
+10 KB, 25% 10-500 KB, 5% 0.5-10 MB), the same sizes for every variant and contents of
+each pass's own; a variant through them within --mixed-seconds sends them again (new
+contents) in the same closed loop. --quick sends fewer messages and skips the memory
+test. Every pass's clients take the next message from one queue and send it quoted
+beforehand; each pass says how many of the 2 cores were busy.
 With py-spy installed (the bench extra), B (and Cr on the mixed sizes) run once more
 under the sampler and the output says where the milter's own CPU goes
 (bench/milter_profile.py). Last, both engines score a small ham/spam corpus
@@ -32,10 +36,10 @@ detection beside throughput. Run with `make bench`; raw figures go to bench/resu
 from __future__ import annotations
 
 import argparse
-import functools
 import grp
 import io
 import itertools
+import math
 import os
 import re
 import shutil
@@ -244,26 +248,25 @@ def connect(port: int, outside: bool = True) -> smtplib.SMTP:
     return client
 
 
-def transaction(client: smtplib.SMTP, payload: bytes, outside: bool = True,
+def transaction(client: smtplib.SMTP, stream: bytes, outside: bool = True,
                 ) -> tuple[int, float]:
-    """One message: MAIL, RCPT, DATA; the code of the answer after DATA and the seconds
-    from DATA to it (the end-of-data latency: the milters' time)."""
+    """One message (STREAM: as data_stream made it): MAIL, RCPT, DATA; the code of the
+    answer after DATA and the seconds from DATA to it (the end-of-data latency: the
+    milters' time)."""
     client.mail(engine_corpus.OUTSIDE_SENDER if outside else SENDER)
     client.rcpt(RECIPIENT)
     started = time.perf_counter()
     code, _ = client.docmd("DATA")
     if code == 354:
-        client.send(data_stream(payload))
+        client.send(stream)
         code, _ = client.getreply()
     return code, time.perf_counter() - started
 
 
-@functools.cache
 def data_stream(payload: bytes) -> bytes:
-    """PAYLOAD as DATA sends it: dot-stuffed, ending in CRLF.CRLF. Made once per message
+    """PAYLOAD as DATA sends it: dot-stuffed, ending in CRLF.CRLF. Made before a pass
     rather than by smtplib's data() on every send: that quoting cost the load generator
-    0.7 ms a message of the mixed sizes, CPU the 2 cores' servers would otherwise have.
-    (A bytes object keeps its hash, so finding it again costs nothing.)"""
+    0.7 ms a message of the mixed sizes, CPU the 2 cores' servers would otherwise have."""
     quoted = re.sub(rb"(?m)^\.", b"..", payload)
     return quoted + (b".\r\n" if quoted.endswith(b"\r\n") else b"\r\n.\r\n")
 
@@ -275,6 +278,12 @@ def load(port: int, payloads: list[bytes], connections: int, per_connection: int
     is answered. Taking them from one queue, rather than a fixed share each, keeps every
     connection busy to the end when the sizes differ: with fixed shares, the run's last
     seconds were one client's large messages while the others had finished."""
+    return send_streams(port, [data_stream(payload) for payload in payloads], connections,
+                        per_connection, outside)
+
+
+def send_streams(port: int, streams: list[bytes], connections: int, per_connection: int,
+                 outside: bool) -> dict:
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -285,7 +294,7 @@ def load(port: int, payloads: list[bytes], connections: int, per_connection: int
         try:
             with connect(port, outside) as client:
                 while (index := next(taken)) < total:
-                    code, elapsed = transaction(client, payloads[index % len(payloads)],
+                    code, elapsed = transaction(client, streams[index % len(streams)],
                                                 outside)
                     with lock:
                         latencies.append(elapsed)
@@ -295,13 +304,12 @@ def load(port: int, payloads: list[bytes], connections: int, per_connection: int
             with lock:
                 failures.append(repr(error))
 
-    for payload in payloads:
-        data_stream(payload)     # quoted before the clock starts
     busy_before = busy_cpu_seconds()
     wall = results_file.run_workers([worker] * connections)
     cores_busy = (busy_cpu_seconds() - busy_before) / wall
     latencies.sort()
-    offered = sum(len(payloads[index % len(payloads)]) for index in range(total))
+    # What the clients sent, dot-stuffing and the final dot aside.
+    offered = sum(len(streams[index % len(streams)]) - 3 for index in range(total))
     return {"messages": len(latencies), "failures": failures[:5],
             "failed": len(failures), "seconds": round(wall, 3),
             "per_second": round(len(latencies) / wall, 1),
@@ -367,15 +375,34 @@ def cpu_seconds() -> dict[str, float]:
 
 def measured(port: int, payloads: list[bytes], connections: int, per_connection: int,
              outside: bool = True) -> dict:
-    for payload in payloads:
-        data_stream(payload)     # the load generator's own preparation, not the run's CPU
+    streams = [data_stream(payload) for payload in payloads]   # before the clocks
     before = cpu_seconds()
-    result = load(port, payloads, connections, per_connection, outside)
+    result = send_streams(port, streams, connections, per_connection, outside)
     after = cpu_seconds()
     result["cpu_ms_per_message"] = {
         group: round((after[group] - before.get(group, 0.0)) * 1000 / result["messages"], 2)
         for group in after if after[group] - before.get(group, 0.0) > 0}
     return result
+
+
+def mixed_pass(port: int, variant: str, count: int, connections: int, outside: bool,
+               min_seconds: float) -> dict:
+    """COUNT messages of the mixed sizes; a variant that is through them sooner than
+    MIN_SECONDS sends the same sizes again, each round with contents of its own (clamd
+    keeps the hashes of what it found clean), as many rounds as make MIN_SECONDS, in one
+    closed loop: a pass of a second or two would be mostly its start and its last large
+    messages. The first round tells how many, and counts when it is long enough."""
+    def stream(round_: int) -> list[bytes]:
+        return engine_corpus.mixed_stream(count, contents=f"{variant}-{round_}")
+
+    per_connection = count // connections
+    first = measured(port, stream(0), connections, per_connection, outside)
+    if first["seconds"] >= min_seconds:
+        return {**first, "rounds": 1}
+    rounds = math.ceil(min_seconds / first["seconds"])
+    payloads = [message for round_ in range(1, rounds + 1) for message in stream(round_)]
+    result = measured(port, payloads, connections, rounds * per_connection, outside)
+    return {**result, "rounds": rounds}
 
 
 def peak_rss_mb(pid: int) -> dict[str, float]:
@@ -503,6 +530,9 @@ def main() -> None:
                          help="a second pass of C, Cr and R with issue 21's mixed sizes")
     options.add_argument("--mixed-messages", type=int, default=None,
                          help="per connection in the mixed pass (10; 3 with --quick)")
+    options.add_argument("--mixed-seconds", type=float, default=10,
+                         help="a mixed pass sends the stream again (new contents) until "
+                              "it lasts this long")
     options.add_argument("--quick", action="store_true",
                          help="fewer messages, and no memory test")
     options.add_argument("--loopback-client", action="store_true",
@@ -624,29 +654,26 @@ def main() -> None:
         for name in PACED_VARIANTS:
             results["paced"][name] = paced.paced(
                 partial(connect, variants[name][0], outside),
-                lambda client, payload: transaction(client, payload, outside)[0],
-                payloads, rate, count=max(int(rate * arguments.paced_seconds), 20),
+                lambda client, stream: transaction(client, stream, outside)[0],
+                [data_stream(payload) for payload in payloads], rate,
+                count=max(int(rate * arguments.paced_seconds), 20),
                 connections=arguments.connections)
             print(f"paced {name}: {results['paced'][name]}", flush=True)
 
         if arguments.mixed:
             count = arguments.connections * arguments.mixed_messages
-            # The same sizes in every pass, and contents of each pass's own: clamd keeps
-            # the hashes of what it found clean, and a pass after another that sent the
-            # same parts would be measured on that cache.
-            streams = {name: engine_corpus.mixed_stream(count, contents=name)
-                       for name in (*MIXED_VARIANTS, "profile")}
-            results["mixed"] = {"stream": mixed_sizes(streams["Cr"])}
+            results["mixed"] = {"stream": mixed_sizes(engine_corpus.mixed_stream(count))}
             print(f"mixed sizes: {results['mixed']['stream']}", flush=True)
             for name in MIXED_VARIANTS:
-                results["mixed"][name] = measured(variants[name][0], streams[name],
-                                                  arguments.connections,
-                                                  arguments.mixed_messages, outside)
+                results["mixed"][name] = mixed_pass(variants[name][0], name, count,
+                                                    arguments.connections, outside,
+                                                    arguments.mixed_seconds)
                 print(f"mixed {name}: {results['mixed'][name]}", flush=True)
             if milter_profile.available():
                 results["profile"]["mixed Cr"] = profiled(
                     root / "profile-cr-mixed.raw", milters["Cr"].pid,
-                    partial(load, variants["Cr"][0], streams["profile"],
+                    partial(load, variants["Cr"][0],
+                            engine_corpus.mixed_stream(count, contents="profile"),
                             arguments.connections, arguments.mixed_messages, outside))
 
         # rspamd passes a message whose clamd scan failed; clamav-milter would defer it.
@@ -686,11 +713,12 @@ PACED_VARIANTS = ("C", "Cr", "R")
 
 def print_table(results: dict[str, dict], names) -> None:
     print(f"{'variant':<40}{'msg/s':>10}{'MB/s':>8}{'p50 ms':>10}{'p99 ms':>10}"
-          f"{'failed':>8}")
+          f"{'failed':>8}{'cores':>7}")
     for name in names:
         row = results[name]
         print(f"{LABELS[name]:<40}{row['per_second']:>10}{row['mb_per_second']:>8}"
-              f"{row['p50_ms']:>10}{row['p99_ms']:>10}{row['failed']:>8}")
+              f"{row['p50_ms']:>10}{row['p99_ms']:>10}{row['failed']:>8}"
+              f"{row['cores_busy']:>7}")
 
 
 def report(results: dict[str, dict], arguments) -> None:
@@ -730,15 +758,23 @@ def report(results: dict[str, dict], arguments) -> None:
                 mixed["Cr"]["per_second"] / mixed["C"]["per_second"],
             "mixed sizes: Cr/P throughput (target >= 1.0)":
                 mixed["Cr"]["per_second"] / mixed["P"]["per_second"],
+            # Throughput is cores busy / CPU per message: were the milter's CPU zero (on
+            # the cores Cr's pass kept busy), Cr/R could be at most this.
+            "mixed sizes: Cr/R if the milter cost no CPU (bound)":
+                (mixed["Cr"]["cores_busy"] / (cpu_total(mixed["Cr"]) - mixed["Cr"][
+                    "cpu_ms_per_message"].get("mailbasic milter", 0.0)))
+                / mixed["R"]["per_second"] * 1000,
         })
     print(f"\n{arguments.size} B messages, {arguments.connections} connections x "
           f"{arguments.messages}:")
     print_table(results, LABELS)
     if mixed:
         stream = mixed["stream"]
-        print(f"\nmixed sizes, {stream['messages']} messages ({stream['under 10 KB']} under "
-              f"10 KB, {stream['10-500 KB']} 10-500 KB, {stream['0.5-10 MB']} 0.5-10 MB; "
-              f"mean {stream['mean_kb']} KB), {arguments.connections} connections:")
+        print(f"\nmixed sizes, {stream['messages']} messages a round ({stream['under 10 KB']}"
+              f" under 10 KB, {stream['10-500 KB']} 10-500 KB, {stream['0.5-10 MB']} "
+              f"0.5-10 MB; mean {stream['mean_kb']} KB), {arguments.connections} connections, "
+              f"rounds until a pass lasts {arguments.mixed_seconds:g} s (" + ", ".join(
+                  f"{name} {mixed[name]['rounds']}" for name in MIXED_VARIANTS) + "):")
         print_table(mixed, MIXED_VARIANTS)
     print(f"\npaced: {paced_rows['R']['offered_per_second']} msg/s offered (half of R's "
           f"throughput), latency from when each message was due:")

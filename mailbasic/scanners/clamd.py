@@ -1,4 +1,5 @@
-"""ClamAV clamd client: many zINSTREAM scans over one connection (zIDSESSION).
+"""ClamAV clamd client: many zINSTREAM scans over one connection (zIDSESSION), and the
+sessions kept open between messages (ClamdSessions).
 
 Data goes in chunks of at most 64 KiB, each with clamd's 4-byte big-endian length.
 Verdicts: clean, infected (with the signature), unscannable (clamd's heuristics for
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import enum
 import re
+import select
 import struct
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mailbasic.scanners.deadline import Deadline
 
@@ -22,6 +27,7 @@ MAX_REPLY = 4096
 _REPLY = re.compile(rb"^(\d+): (?:stream: )?(.*?)(?: (FOUND|ERROR))?$")
 _UNSCANNABLE_SIGNATURES = ("Heuristics.Encrypted.", "Heuristics.Limits.Exceeded")
 _UNSCANNABLE_ERRORS = ("size limit exceeded",)
+Result = TypeVar("Result")
 
 
 class ClamdError(Exception):
@@ -48,6 +54,9 @@ class ClamdSession:
         self.address = f"{host}:{port}"
         self.deadline = Deadline(timeout)
         self.requests = 0
+        self.answered = 0           # scans answered since the session was (re)taken
+        self.reusable = True        # no error so far: clamd keeps the session going
+        self.closed_by_clamd = False
         try:
             self.connection = self.deadline.connect(host, port)
             self.deadline.sendall(self.connection, b"zIDSESSION\0")
@@ -59,6 +68,9 @@ class ClamdSession:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         try:
             self.connection.settimeout(1)
             self.connection.sendall(b"zEND\0")
@@ -66,11 +78,35 @@ class ClamdSession:
             pass  # the session is over either way
         self.connection.close()
 
+    def renew(self, timeout: float) -> None:
+        """Taken again for another message: a budget of its own."""
+        self.deadline = Deadline(timeout)
+        self.answered = 0
+
+    def still_open(self) -> bool:
+        """Nothing to read while idle: clamd has not closed it (nor sent anything)."""
+        try:
+            return not select.select([self.connection], [], [], 0)[0]
+        except (OSError, ValueError):
+            return False
+
     def scan(self, chunks: Iterable[bytes]) -> ScanResult:
         self.requests += 1
         try:
+            result = self._parse(self._scan(chunks))
+        except ClamdError:
+            self.reusable = False
+            raise
+        self.answered += 1
+        return result
+
+    def _scan(self, chunks: Iterable[bytes]) -> bytes:
+        try:
             self._send_stream(chunks)
-            return self._parse(self._read_reply())
+            return self._read_reply()
+        except (ConnectionResetError, BrokenPipeError) as error:
+            self.closed_by_clamd = True
+            raise ClamdError(f"clamd at {self.address}: {error}") from error
         except (OSError, TimeoutError) as error:
             raise ClamdError(f"clamd at {self.address}: {error}") from error
 
@@ -86,6 +122,7 @@ class ClamdSession:
         while b"\0" not in self.pending:
             chunk = self.deadline.recv(self.connection)
             if not chunk:
+                self.closed_by_clamd = True
                 raise ClamdError(f"clamd at {self.address} closed the connection")
             self.pending += chunk
             if len(self.pending) > MAX_REPLY:
@@ -98,7 +135,8 @@ class ClamdSession:
         if not match or int(match.group(1)) != self.requests:
             raise ClamdError(f"unexpected clamd reply {reply[:120]!r}")
         text, kind = match.group(2).decode("utf-8", "replace"), match.group(3)
-        if kind == b"ERROR":
+        if kind == b"ERROR":   # clamd may end the session after an error: not kept
+            self.reusable = False
             if any(error in text for error in _UNSCANNABLE_ERRORS):
                 return ScanResult(Verdict.UNSCANNABLE, text)
             return ScanResult(Verdict.FAILED, text)
@@ -110,3 +148,74 @@ class ClamdSession:
             return ScanResult(Verdict.CLEAN)
         raise ClamdError(f"unexpected clamd reply {reply[:120]!r}")
 
+
+
+class ClamdSessions:
+    """Sessions kept open between messages: a message's scans go over one an earlier
+    message left, sparing clamd and the milter a connection, a session's start and its
+    end each time (0.15 ms of CPU a message between them, measured apart). A session is
+    kept only after scans clamd answered without an error, for at most IDLE_SECONDS
+    (clamd ends a session idle for its IdleTimeout, 30 s by default), KEEP of them at
+    most, and is looked at before it is taken again. One that clamd closed in between
+    all the same (a restart) fails before its first answer: the scans then run once more
+    on a new session. A session that failed otherwise (a timeout, a reply that is not
+    the protocol) is never retried: the message gets its 451."""
+
+    KEEP = 8
+    IDLE_SECONDS = 10.0
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._idle: list[tuple[float, ClamdSession]] = []
+        self._lock = threading.Lock()
+
+    def run(self, scans: Callable[[ClamdSession], Result]) -> Result:
+        kept = self._take()
+        if kept is not None:
+            try:
+                return self._done(kept, scans(kept))
+            except ClamdError:
+                kept.close()
+                if kept.answered or not kept.closed_by_clamd:
+                    raise
+            except BaseException:
+                kept.close()
+                raise
+        session = ClamdSession(self.host, self.port, self.timeout)
+        try:
+            return self._done(session, scans(session))
+        except BaseException:
+            session.close()
+            raise
+
+    def __del__(self) -> None:
+        # A stage built again (tests configure the milter many times) lets go of its
+        # pool: its sessions end with it rather than as sockets nobody closed.
+        self.close()
+
+    def close(self) -> None:
+        """End the idle sessions (the process ends, or the stage is done with)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, session in idle:
+            session.close()
+
+    def _take(self) -> ClamdSession | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                since, session = self._idle.pop()
+            if time.monotonic() - since < self.IDLE_SECONDS and session.still_open():
+                session.renew(self.timeout)
+                return session
+            session.close()
+
+    def _done(self, session: ClamdSession, result: Result) -> Result:
+        with self._lock:
+            keep = session.reusable and len(self._idle) < self.KEEP
+            if keep:
+                self._idle.append((time.monotonic(), session))
+        if not keep:
+            session.close()
+        return result

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from mailbasic.devstack.clamd import EICAR
-from mailbasic.scanners.clamd import ClamdError, ClamdSession, Verdict
+from mailbasic.scanners.clamd import ClamdError, ClamdSession, ClamdSessions, Verdict
 from mailbasic.scanners.spamd import SpamdClient, SpamdError
 from tests.corpus import GTUBE, encrypted_zip, mail, zipped
 
@@ -53,6 +53,49 @@ def test_many_scans_over_one_clamd_session(clamd):
         assert result.detail.startswith("Eicar-Test-Signature")
     assert encrypted.verdict is Verdict.UNSCANNABLE
     assert "Encrypted" in encrypted.detail
+
+
+def scans_recorded(used: list):
+    """A message's scans (harmless text, then EICAR), noting the session they went over."""
+    def scans(session):
+        used.append(session)
+        return [session.scan([b"harmless text"]).verdict, session.scan([EICAR]).verdict]
+    return scans
+
+
+@pytest.fixture
+def sessions(clamd):
+    kept = ClamdSessions("127.0.0.1", clamd.ports.clamd, timeout=30)
+    yield kept
+    kept.close()
+
+
+def test_clamd_sessions_are_kept_between_messages(sessions):
+    used: list[ClamdSession] = []
+    first = sessions.run(scans_recorded(used))
+    second = sessions.run(scans_recorded(used))
+    assert first == second == [Verdict.CLEAN, Verdict.INFECTED]
+    assert used[0] is used[1]
+    assert used[1].requests == 4   # clamd numbered the second message's replies 3 and 4
+
+
+def test_a_kept_session_clamd_ended_meanwhile_is_replaced(sessions, monkeypatch):
+    used: list[ClamdSession] = []
+    sessions.run(scans_recorded(used))
+    used[0].connection.sendall(b"zEND\0")   # clamd ends the session, closes the socket
+    # The close arriving just after the look at the idle session: its scan finds it.
+    monkeypatch.setattr(ClamdSession, "still_open", lambda session: True)
+    assert sessions.run(scans_recorded(used)) == [Verdict.CLEAN, Verdict.INFECTED]
+    assert used[1] is used[0] and used[2] is not used[0]
+    assert used[0].closed_by_clamd and used[2].answered == 2
+
+
+def test_a_session_idle_too_long_is_not_taken(sessions, monkeypatch):
+    monkeypatch.setattr(ClamdSessions, "IDLE_SECONDS", 0.0)
+    used: list[ClamdSession] = []
+    sessions.run(scans_recorded(used))
+    assert sessions.run(scans_recorded(used)) == [Verdict.CLEAN, Verdict.INFECTED]
+    assert used[0] is not used[1] and used[1].requests == 2
 
 
 def test_clamd_down_is_an_error(stack):

@@ -117,6 +117,22 @@ def test_clamd_closing_without_answer_is_an_error():
         scan(Peer(b"", read_until=b"\0\0\0\0", close_without_answer=True))
 
 
+def test_a_session_clamd_answered_with_an_error_is_not_kept():
+    peer = Peer(b"1: INSTREAM size limit exceeded. ERROR\0", read_until=b"\0\0\0\0")
+    sessions = clamd.ClamdSessions("127.0.0.1", peer.port, 2)
+    result = sessions.run(lambda session: session.scan([b"data"]))
+    assert result.verdict is clamd.Verdict.UNSCANNABLE
+    assert sessions._idle == []
+
+
+def test_a_session_that_timed_out_is_not_kept():
+    peer = Peer(b"1: stream: OK\0", read_until=b"\0\0\0\0", delay=1.5)
+    sessions = clamd.ClamdSessions("127.0.0.1", peer.port, 0.5)
+    with pytest.raises(clamd.ClamdError, match=r"timed out|within"):
+        sessions.run(lambda session: session.scan([b"data"]))
+    assert sessions._idle == []
+
+
 def test_clamd_silence_times_out():
     with pytest.raises(clamd.ClamdError, match=r"timed out|within"):
         scan(Peer(b"1: stream: OK\0", read_until=b"\0\0\0\0", delay=1.5), timeout=0.5)

@@ -26,7 +26,13 @@ from mailbasic.milter.decisions import (
     tempfail,
 )
 from mailbasic.milter.message import Message
-from mailbasic.scanners.clamd import ClamdError, ClamdSession, ScanResult, Verdict
+from mailbasic.scanners.clamd import (
+    ClamdError,
+    ClamdSession,
+    ClamdSessions,
+    ScanResult,
+    Verdict,
+)
 
 NOTICE_HEADERS = (b"Content-Type: text/plain; charset=utf-8\r\n"
                   b"Content-Disposition: inline\r\n"
@@ -44,8 +50,8 @@ class VirusStage:
     name = "virus"
 
     def __init__(self, settings: Settings) -> None:
-        self.host, self.port = settings.clamd_host, settings.clamd_port
-        self.timeout = settings.clamd_timeout
+        self.sessions = ClamdSessions(settings.clamd_host, settings.clamd_port,
+                                      settings.clamd_timeout)
         self.unscannable_action = settings.unscannable_action
         self.texts = {"nested too deep": settings.too_deep_text,
                       f"more than {mime.MAX_PARTS} parts": settings.too_many_parts_text,
@@ -78,7 +84,7 @@ class VirusStage:
         return self._remove(message, root, infected, len(results))
 
     def _scan(self, spool: BinaryIO, root: mime.Part) -> list[tuple[mime.Part, ScanResult]]:
-        with ClamdSession(self.host, self.port, self.timeout) as session:
+        def scans(session: ClamdSession) -> list[tuple[mime.Part, ScanResult]]:
             results = [(part, self._scan_part(session, spool, part)) for part in root.leaves()]
             if root.anomalies and not any(r.verdict is not Verdict.CLEAN for _, r in results):
                 # Malformed: let clamd's own MIME parser read the whole message too.
@@ -86,6 +92,7 @@ class VirusStage:
                 if whole.verdict is not Verdict.CLEAN:
                     return [(root, whole)]
             return results
+        return self.sessions.run(scans)
 
     @staticmethod
     def _scan_part(session: ClamdSession, spool: BinaryIO, part: mime.Part) -> ScanResult:

@@ -84,9 +84,12 @@ class ClamdSession:
         self.answered = 0
 
     def still_open(self) -> bool:
-        """Nothing to read while idle: clamd has not closed it (nor sent anything)."""
+        """Nothing to read while idle: clamd has not closed it (nor sent anything).
+        poll, not select: a busy process may have descriptors above 1023."""
         try:
-            return not select.select([self.connection], [], [], 0)[0]
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
 
@@ -155,11 +158,13 @@ class ClamdSessions:
     message left, sparing clamd and the milter a connection, a session's start and its
     end each time (0.15 ms of CPU a message between them, measured apart). A session is
     kept only after scans clamd answered without an error, for at most IDLE_SECONDS
-    (clamd ends a session idle for its IdleTimeout, 30 s by default), KEEP of them at
+    (clamd ends a session idle for its ReadTimeout, 120 s by default), KEEP of them at
     most, and is looked at before it is taken again. One that clamd closed in between
     all the same (a restart) fails before its first answer: the scans then run once more
-    on a new session. A session that failed otherwise (a timeout, a reply that is not
-    the protocol) is never retried: the message gets its 451."""
+    on a new session, within what is left of the message's budget (clamd may also have
+    closed it after waiting on this very message). A session that failed otherwise (a
+    timeout, a reply that is not the protocol) is never retried: the message gets its
+    451."""
 
     KEEP = 8
     IDLE_SECONDS = 10.0
@@ -168,8 +173,10 @@ class ClamdSessions:
         self.host, self.port, self.timeout = host, port, timeout
         self._idle: list[tuple[float, ClamdSession]] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def run(self, scans: Callable[[ClamdSession], Result]) -> Result:
+        budget = self.timeout
         kept = self._take()
         if kept is not None:
             try:
@@ -178,10 +185,13 @@ class ClamdSessions:
                 kept.close()
                 if kept.answered or not kept.closed_by_clamd:
                     raise
+                budget = kept.deadline.expires - time.monotonic()
+                if budget <= 0:
+                    raise
             except BaseException:
                 kept.close()
                 raise
-        session = ClamdSession(self.host, self.port, self.timeout)
+        session = ClamdSession(self.host, self.port, budget)
         try:
             return self._done(session, scans(session))
         except BaseException:
@@ -197,6 +207,7 @@ class ClamdSessions:
         """End the idle sessions (the process ends, or the stage is done with)."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._closed = True
         for _, session in idle:
             session.close()
 
@@ -213,7 +224,8 @@ class ClamdSessions:
 
     def _done(self, session: ClamdSession, result: Result) -> Result:
         with self._lock:
-            keep = session.reusable and len(self._idle) < self.KEEP
+            keep = (session.reusable and not session.pending and not self._closed
+                    and len(self._idle) < self.KEEP)
             if keep:
                 self._idle.append((time.monotonic(), session))
         if not keep:

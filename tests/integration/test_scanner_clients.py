@@ -88,6 +88,15 @@ def test_a_kept_session_clamd_ended_meanwhile_is_replaced(sessions, monkeypatch)
     assert sessions.run(scans_recorded(used)) == [Verdict.CLEAN, Verdict.INFECTED]
     assert used[1] is used[0] and used[2] is not used[0]
     assert used[0].closed_by_clamd and used[2].answered == 2
+    # The new session had what was left of the message's budget, not a new one.
+    assert abs(used[2].deadline.expires - used[0].deadline.expires) < 0.05
+
+
+def test_nothing_is_kept_once_the_sessions_are_closed(sessions):
+    used: list[ClamdSession] = []
+    sessions.close()
+    assert sessions.run(scans_recorded(used)) == [Verdict.CLEAN, Verdict.INFECTED]
+    assert sessions._idle == []
 
 
 def test_a_session_idle_too_long_is_not_taken(sessions, monkeypatch):

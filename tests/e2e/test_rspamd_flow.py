@@ -12,20 +12,19 @@ import imaplib
 import json
 import re
 import smtplib
-import time
 import uuid
 from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
 
+from tests import delivered
 from tests.conftest import Cli
 from tests.corpus import GTUBE, mail
 
 HOST = "127.0.0.1"
 PASSWORD = "the spam flow's long secret"
 SENDER = "someone@remote.example"
-DELIVERY_TIMEOUT = 30
 DOMAIN = "rspamd-flow.example"
 # Mailboxes by spam action (rules spam --action) and by threshold (--threshold, filing).
 TAGGED, FILED, DELETED, STRICT, LENIENT = (
@@ -88,28 +87,12 @@ def send(stack, raw: bytes, *recipients: str) -> None:
 
 def found(stack, tls_context, login: str, folder: str,
           subject: str) -> email.message.EmailMessage | None:
-    with imaplib.IMAP4_SSL(HOST, stack.ports.imaps, ssl_context=tls_context) as client:
-        client.login(login, PASSWORD)
-        status, _ = client.select(f'"{folder}"', readonly=True)
-        if status != "OK":
-            return None
-        _, numbers = client.search("UTF-8", "SUBJECT", f'"{subject}"'.encode())
-        if not numbers[0]:
-            return None
-        _, parts = client.fetch(numbers[0].split()[-1], "(BODY.PEEK[])")
-        return email.message_from_bytes(parts[0][1], policy=email.policy.default)
+    return delivered.newest(stack.ports.imaps, tls_context, login, PASSWORD, folder, subject)
 
 
 def arrives(stack, tls_context, login: str, subject: str,
             folder: str = "INBOX") -> email.message.EmailMessage:
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
-    while time.monotonic() < deadline:
-        message = found(stack, tls_context, login, folder, subject)
-        if message is not None:
-            return message
-        time.sleep(0.2)
-    pytest.fail(f"{subject!r} did not arrive in {login}'s {folder} within "
-                f"{DELIVERY_TIMEOUT}s")
+    return delivered.arrives(stack.ports.imaps, tls_context, login, PASSWORD, folder, subject)
 
 
 def count(stack, tls_context, login: str, subject: str, folder: str = "INBOX") -> int:

@@ -11,7 +11,6 @@ import base64
 import email
 import email.policy
 import email.utils
-import imaplib
 import json
 import re
 import smtplib
@@ -33,6 +32,7 @@ from mailbasic.devstack.dns import Record
 from mailbasic.devstack.layout import HOST
 from mailbasic.devstack.process import free_port
 from mailbasic.dkim_keys import txt_strings
+from tests import delivered
 from tests.conftest import Cli
 from tests.dns_lookup import lookup
 
@@ -150,26 +150,11 @@ def send(stack, raw: bytes, recipient: str, sender: str, helo: str = "mx.sender.
 
 def fetch(stack, tls_context, login: str, folder: str,
           subject: str) -> email.message.Message | None:
-    with imaplib.IMAP4_SSL(HOST, stack.ports.imaps, ssl_context=tls_context) as client:
-        client.login(login, PASSWORD)
-        status, _ = client.select(f'"{folder}"', readonly=True)
-        if status != "OK":
-            return None
-        _, found = client.search(None, "SUBJECT", f'"{subject}"')
-        if not found[0]:
-            return None
-        _, parts = client.fetch(found[0].split()[-1], "(BODY.PEEK[])")
-        return email.message_from_bytes(parts[0][1], policy=email.policy.default)
+    return delivered.newest(stack.ports.imaps, tls_context, login, PASSWORD, folder, subject)
 
 
 def arrives(stack, tls_context, login: str, folder: str, subject: str) -> email.message.Message:
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
-    while time.monotonic() < deadline:
-        found = fetch(stack, tls_context, login, folder, subject)
-        if found is not None:
-            return found
-        time.sleep(0.2)
-    pytest.fail(f"{subject!r} did not arrive in {login}'s {folder} within {DELIVERY_TIMEOUT}s")
+    return delivered.arrives(stack.ports.imaps, tls_context, login, PASSWORD, folder, subject)
 
 
 def ours(stack, delivered: email.message.Message) -> list[str]:

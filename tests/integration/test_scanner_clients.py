@@ -1,6 +1,7 @@
 """The spamd and clamd clients against the stack's real spamd and clamd."""
 
 import io
+import socket
 
 import pytest
 
@@ -83,6 +84,8 @@ def test_a_kept_session_clamd_ended_meanwhile_is_replaced(sessions, monkeypatch)
     used: list[ClamdSession] = []
     sessions.run(scans_recorded(used))
     used[0].connection.sendall(b"zEND\0")   # clamd ends the session, closes the socket
+    used[0].connection.settimeout(10)
+    assert used[0].connection.recv(1, socket.MSG_PEEK) == b""   # closed by now
     # The close arriving just after the look at the idle session: its scan finds it.
     monkeypatch.setattr(ClamdSession, "still_open", lambda session: True)
     assert sessions.run(scans_recorded(used)) == [Verdict.CLEAN, Verdict.INFECTED]

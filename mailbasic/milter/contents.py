@@ -26,14 +26,45 @@ def contents(spool: BinaryIO, part: Part) -> Iterator[Content]:
     """Lazily: whether the raw bytes follow is known only once the decoded ones were
     read."""
     doubtful = DoubtfulDecoding(part)
-    yield Content("decoded", doubtful.decode(_raw(spool, part)))
+    text_part = part.content_type.startswith("text/")
+    begin = Sighting(b"begin")     # in "begin 644 name" (uuencode) and "=ybegin" (yEnc)
+    decoded = doubtful.decode(_raw(spool, part))
+    yield Content("decoded", begin.watch(decoded) if text_part else decoded)
     if doubtful.in_doubt:
         yield Content("raw", _raw(spool, part))
-    if part.content_type.startswith("text/"):
+    if text_part and begin.possible:
         def text() -> Iterator[bytes]:
             return decoding.lines(DoubtfulDecoding(part).decode(_raw(spool, part)))
         for block in decoding.find_inline_blocks(text()):
             yield Content(f"inline {block.kind} file", decoding.block_data(text(), block))
+
+
+class Sighting:
+    """Whether a stream, read to its end, holds NEEDLE (across the seams of its chunks).
+    A text part that never says "begin" holds no inline file: its lines need not be
+    decoded and read again, by far the larger cost of a text part."""
+
+    def __init__(self, needle: bytes) -> None:
+        self.needle = needle
+        self.seen = False
+        self.ended = False
+
+    @property
+    def possible(self) -> bool:
+        """False only when the whole stream was read without NEEDLE (a scan that stopped
+        early leaves it True)."""
+        return self.seen or not self.ended
+
+    def watch(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        overlap = len(self.needle) - 1
+        tail = b""
+        for chunk in chunks:
+            if not self.seen:
+                self.seen = (self.needle in chunk
+                             or self.needle in tail + chunk[:overlap])
+                tail = (tail + chunk[-overlap:])[-overlap:]
+            yield chunk
+        self.ended = True
 
 
 class DoubtfulDecoding:

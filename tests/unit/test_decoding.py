@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from mailbasic.devstack.clamd import EICAR
+from mailbasic.milter import contents as contents_module
 from mailbasic.milter import decoding, mime
 from mailbasic.milter.contents import contents
 from tests.corpus import base64_padded_every, evasions, uuencoded, yencoded
@@ -56,13 +57,21 @@ def test_base64_decodes_as_coreutils_does(encoded):
         == coreutils
 
 
+def lines_of(encoded: bytes, length: int, ending: bytes) -> bytes:
+    return b"".join(encoded[i:i + length] + ending for i in range(0, len(encoded), length))
+
+
+@pytest.mark.parametrize("length, ending", [(76, b"\r\n"), (76, b"\n"), (77, b"\r\n"),
+                                            (4, b" \r\n"), (6, b"\n"), (3000, b"\r\n")])
 @pytest.mark.parametrize("cut", [1, 3, 4, 77, 65536])
-def test_base64_decodes_the_same_in_any_chunks_with_garbage_and_padding_anywhere(cut):
-    # Regular runs are decoded in one call, the rest byte by byte: the seams between the
-    # two (a group cut across chunks, padding or a stray byte in a chunk) change nothing
-    # against the byte-by-byte decoder alone.
+def test_base64_decodes_the_same_in_any_chunks_with_garbage_and_padding_anywhere(
+        cut, length, ending):
+    # Whole lines are decoded in one call, a line cut by a chunk or holding padding or a
+    # stray byte as regular runs, the rest byte by byte: the seams between the three (a
+    # group cut across chunks or lines, lines not of whole groups, padding or a stray
+    # byte in a chunk) change nothing against the byte-by-byte decoder alone.
     payload = bytes(range(256)) * 40
-    regular = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    regular = lines_of(base64.b64encode(payload), length, ending)
     assert b"".join(decoding.Base64Decoder().decode([regular])) == payload
     for encoded in (regular, regular[:700] + b"=" + regular[700:],
                     regular[:1001] + b"*!" + regular[1001:], regular + b"QUJD"):
@@ -81,6 +90,32 @@ def test_irregular_base64_is_noted_so_the_raw_part_is_scanned_too():
     regular = (b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
                b"\r\n\r\n" + base64.encodebytes(EICAR))
     assert [what for what, _ in scanned(regular)] == ["decoded"]
+
+
+def test_lines_are_cut_where_they_end_in_any_chunks():
+    text = b"a\r\nbb\n\n" + b"x" * 70_000 + b"\nlast"
+    for cut in (1, 2, 5, 65536, len(text)):
+        chunks = [text[i:i + cut] for i in range(0, len(text), cut)]
+        assert list(decoding.lines(chunks)) == [b"a\r\n", b"bb\n", b"\n", b"x" * 65536,
+                                                 b"x" * 4464 + b"\n", b"last"], cut
+
+
+@pytest.mark.parametrize("cut", [1, 2, 4, 5, 1000])
+def test_an_inline_block_is_found_when_its_begin_line_spans_chunks(cut):
+    text = b"hello\r\n" + uuencoded(EICAR)
+    sighting = contents_module.Sighting(b"begin")
+    assert b"".join(sighting.watch(iter([text[i:i + cut]
+                                         for i in range(0, len(text), cut)]))) == text
+    assert sighting.possible
+    clean = contents_module.Sighting(b"begin")
+    assert b"".join(clean.watch(iter([b"no such ", b"word here"]))) == b"no such word here"
+    assert not clean.possible
+
+
+def test_a_text_stream_not_read_to_its_end_may_still_hold_an_inline_block():
+    sighting = contents_module.Sighting(b"begin")
+    next(sighting.watch(iter([b"first chunk", b"begin 644 x"])))
+    assert sighting.possible
 
 
 def test_uuencode_and_yenc_round_trip_any_bytes():

@@ -70,6 +70,27 @@ def test_a_large_body_is_passed_over_up_to_each_line_that_could_be_a_delimiter()
     assert raw[text.start:text.end] == b"Content-Type: text/plain\r\n\r\nlast"  # delimiter's
 
 
+@pytest.mark.parametrize("dashes_before", [0, 1, 8, 9, 40])
+def test_dashes_inside_lines_do_not_hide_the_delimiter_after_them(dashes_before):
+    # The body is searched for a "-" and the byte before it looked at, a few times, then
+    # for "\n-": dashes inside lines, however many, end neither search early or late.
+    words = b"-".join([b"well"] * (dashes_before + 1))
+    raw = (b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+           b"--b1\r\n\r\n" + words + b"\r\n" + words + b" -x\r\n"
+           b"--b1\r\nContent-Type: text/plain\r\n\r\nlast\r\n--b1--\r\n")
+    first, second = structure(raw).children
+    assert raw[first.body_start:first.end] == words + b"\r\n" + words + b" -x"
+    assert raw[second.body_start:second.end] == b"last"
+
+
+def test_a_part_without_content_headers_has_the_defaults():
+    part = structure(b"From: a@example.org\r\nX-Note: plain\r\n\r\nbody\r\n")
+    assert (part.content_type, part.transfer_encoding, part.exact_encoding, part.filename,
+            part.boundary) == ("text/plain", "7bit", True, None, None)
+    lower = structure(b"content-type: text/html\r\ncontent-transfer-encoding: base64\r\n\r\n")
+    assert (lower.content_type, lower.transfer_encoding) == ("text/html", "base64")
+
+
 def test_nested_multipart_and_attached_message():
     inner = (b'Content-Type: multipart/alternative; boundary="inner"\r\n\r\n'
              b"--inner\r\nContent-Type: text/plain\r\n\r\nplain\r\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import subprocess
 
 import pytest
@@ -81,6 +82,27 @@ def test_base64_decodes_the_same_in_any_chunks_with_garbage_and_padding_anywhere
         chunks = [encoded[i:i + cut] for i in range(0, len(encoded), cut)]
         assert b"".join(decoder.decode(chunks)) == expected, encoded[:40]
         assert decoder.irregular == reference.irregular == (encoded != regular)
+
+
+def test_base64_decodes_as_the_byte_by_byte_decoder_on_random_shapes_and_chunks():
+    # The fast paths against the reference on 500 seeded random bodies: line lengths,
+    # endings, junk, padding and a stray byte anywhere, any chunking.
+    rng = random.Random(21)
+    for case in range(500):
+        encoded = bytearray(lines_of(base64.b64encode(rng.randbytes(rng.randrange(3000))),
+                                     rng.choice([1, 3, 4, 64, 76, 77, 5000]),
+                                     rng.choice([b"\r\n", b"\n", b" \r\n"])))
+        for _ in range(rng.choice([0, 0, 1, 3])):
+            position = rng.randrange(len(encoded) + 1)
+            encoded[position:position] = rng.choice([b"=", b"==", b"*", b"\t", b"\n", b"A"])
+        reference = decoding.Base64Decoder()
+        expected = reference._feed_slowly(bytes(encoded)) + reference._flush()
+        cuts = sorted(rng.sample(range(len(encoded) + 1), min(4, len(encoded) + 1)))
+        chunks = [bytes(encoded[a:b])
+                  for a, b in zip([0, *cuts], [*cuts, len(encoded)], strict=True)]
+        decoder = decoding.Base64Decoder()
+        assert b"".join(decoder.decode(chunks)) == expected, case
+        assert decoder.irregular == reference.irregular, case
 
 
 def test_irregular_base64_is_noted_so_the_raw_part_is_scanned_too():

@@ -66,10 +66,11 @@ class Base64Decoder:
         """Whole lines of nothing but alphabet and line breaks, the bulk of a regular
         body, in one call of pybase64; the rest (a line cut by the chunk, a group left
         open by a line, padding, stray bytes) as _feed_lines decodes it."""
+        # Deleting everything a regular chunk may hold leaves nothing: 2.5 times faster
+        # than deleting the whitespace alone (which copies the rest), and pybase64 skips
+        # the whitespace itself.
         if self._padded or chunk.translate(None, _BASE64_OR_WHITESPACE):
             return self._feed_lines(chunk)      # padding or a stray byte somewhere
-        # Deleting everything it may hold leaves nothing: 2.5 times faster than deleting
-        # the whitespace alone (which copies the rest), and pybase64 skips whitespace.
         start = chunk.find(b"\n") + 1 if self._group else 0
         end = chunk.rfind(b"\n") + 1
         head = self._feed_lines(chunk[:start]) if start else b""

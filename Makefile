@@ -82,7 +82,8 @@ test: deps
 bench: deps
 	scripts/install-debian-packages $(BENCH_PACKAGES)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
-	$(VENV)/bin/python bench/milter_bench.py
+	$(VENV)/bin/python bench/milter_bench.py --mixed
+	$(VENV)/bin/python bench/parts_bench.py
 	$(VENV)/bin/python bench/policy_bench.py
 	$(VENV)/bin/python bench/rules_bench.py
 	$(VENV)/bin/python bench/cli_bench.py
